@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make demo` (release + grade the bundled examples) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: setup demo test release bench clean
+
+setup: $(VENV)/.installed
+
+# Exact versions come from constraints.txt; torch/torchvision are taken from the local wheel cache.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[notebooks]'
+	touch $@
+
+release: setup
+	$(PY) -m autograder release 03_network
+
+demo: release
+	$(PY) -m autograder grade examples/03_network/*.ipynb --assignment 03_network --out out/demo
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/grade_one.py
+
+clean:
+	rm -rf out

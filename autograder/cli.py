@@ -1,0 +1,103 @@
+"""The command line: a thin layer over each command's `main(*, ...)`.
+
+User errors print one line (or a `path: message` list) and exit 1; a broken kit exits 2. Neither
+shows a traceback unless AUTOGRADER_DEBUG=1. A graded submission exits 0 whatever its score.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from autograder.errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Release and grade the PyTorch course's assignments.")
+console = Console()
+errors = Console(stderr=True)
+
+
+@contextmanager
+def _reported():
+    try:
+        yield
+    except UserError as exc:
+        errors.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        errors.print("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - a kit bug: say so, without a wall of traceback
+        if os.environ.get("AUTOGRADER_DEBUG"):
+            raise
+        errors.print(f"[red]internal error:[/] {type(exc).__name__}: {exc}\n"
+                     "This is a bug in the grader, not in the submission. Rerun with "
+                     "AUTOGRADER_DEBUG=1 for the traceback.", highlight=False)
+        raise typer.Exit(2) from None
+
+
+ConfigOption = typer.Option(None, "--config", help="grading_config.yaml (default: the repo's)")
+
+
+@app.command()
+def release(assignment: str = typer.Argument(..., help="assignment id, e.g. 03_network"),
+            config: Optional[Path] = ConfigOption):
+    """Generate the student notebook of ASSIGNMENT from its solution, with nbgrader."""
+    from autograder import release as release_stage
+    from autograder.config import load_config, repo_root
+
+    with _reported():
+        cfg = load_config(config)
+        root = Path(config).resolve().parent if config else repo_root()
+        path = release_stage.main(assignment_id=assignment, config=cfg, root=root)
+        console.print(f"released {assignment} -> {path.relative_to(root) if path.is_relative_to(root) else path}")
+
+
+@app.command()
+def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py file(s) to grade"),
+          assignment: Optional[str] = typer.Option(None, help="assignment id (default: read from the notebook)"),
+          out: Optional[Path] = typer.Option(None, help="folder for results.json (default: out/<name>)"),
+          device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the config's)"),
+          config: Optional[Path] = ConfigOption):
+    """Grade each submission: print a table of checks and points, write results.json."""
+    from autograder import grade as grade_stage
+    from autograder import report
+
+    with _reported():
+        rows = []
+        for sub in submissions:
+            target = out / sub.stem if out and len(submissions) > 1 else out
+            with console.status(f"grading {sub.name} ..."):
+                result = grade_stage.main(submission=sub, assignment_id=assignment, out=target,
+                                          device=device, config_path=config)
+            report.print_table(console, result.score, f"{sub.name} ({result.assignment_id})",
+                               result.notes, result.failure)
+            console.print(f"results: {result.results_path}  ({result.seconds:.1f} s)\n")
+            rows.append(result)
+        if len(rows) > 1:
+            table = Table(title="scores", title_justify="left")
+            table.add_column("submission")
+            table.add_column("score", justify="right")
+            table.add_column("failed checks", justify="right")
+            table.add_column("seconds", justify="right")
+            for r in rows:
+                failed = sum(not t.passed for t in r.score.tests)
+                table.add_row(r.submission.name, f"{r.score.total:g}/{r.score.max_total:g}",
+                              str(failed), f"{r.seconds:.1f}")
+            console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app(prog_name="autograder")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""grading_config.yaml: the one place for points, thresholds, seeds, epochs and limits.
+
+The file is loaded into one pydantic model. A bad file raises `UserError` whose message lists each
+problem as `path: message`, so the CLI can print it without a traceback.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from autograder.errors import UserError
+
+CONFIG_NAME = "grading_config.yaml"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Limits(Strict):
+    """Resource limits on the sandboxed probe process tree."""
+
+    startup_timeout_s: float = Field(60, gt=0, description="harness start, including `import torch`")
+    probe_timeout_s: float = Field(30, gt=0, description="default wall-clock limit of one probe")
+    submission_timeout_s: float = Field(300, gt=0, description="wall-clock limit of the whole probe run")
+    memory_mb: int = Field(8192, gt=0, description="address-space limit per process (RLIMIT_AS)")
+    cpu_time_s: int = Field(600, gt=0, description="CPU seconds per process (RLIMIT_CPU)")
+    max_file_mb: int = Field(256, gt=0, description="largest file a probe may write (RLIMIT_FSIZE)")
+    max_processes: int = Field(256, gt=0, description="RLIMIT_NPROC (ignored for root; bwrap adds a pid namespace)")
+    max_output_mb: float = Field(64, gt=0, description="cap on the bytes read back from one probe")
+    threads: int = Field(1, ge=1, description="torch threads inside the sandbox (1 keeps fork safe and results exact)")
+
+
+class TestSpec(Strict):
+    points: float = Field(ge=0)
+    group: str
+    public: bool = Field(False, description="runs in a student's `check`; hidden tests never leave the instructor")
+
+
+class Threshold(Strict):
+    value: float
+    calibration: str = Field(min_length=1, description="the evidence that justified the value")
+
+
+# --- per-assignment parameters -----------------------------------------------------------------
+
+
+class ReplayParams(Strict):
+    n_samples: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    epochs: int = Field(gt=0)
+    lr: float = Field(gt=0)
+    momentum: float = Field(ge=0)
+    atol: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _whole_batches(self):
+        # "mean batch loss" is only unambiguous when every batch has the same size.
+        if self.n_samples % self.batch_size:
+            raise ValueError("n_samples must be a multiple of batch_size")
+        return self
+
+
+class FitParams(Strict):
+    sizes: list[int] = Field(min_length=2)
+    activation: Literal["sigmoid", "tanh", "relu"]
+    epochs: int = Field(gt=0)
+    lr: float = Field(gt=0)
+    momentum: float = Field(0.0, ge=0)
+    nesterov: bool = False
+    batch_size: int = Field(gt=0)
+    accuracy: Threshold
+    loss_drop: Threshold
+
+
+class GaussianParams(FitParams):
+    n_per_class: int = Field(gt=0)
+    test_fraction: float = Field(gt=0, lt=1)
+    separation: float = Field(gt=0)
+
+
+class DigitsParams(FitParams):
+    test_fraction: float = Field(gt=0, lt=1)
+
+
+class NetworkParams(Strict):
+    """Numbers of assignment 03_network."""
+
+    structure_sizes: list[list[int]]
+    init_sizes: list[int] = Field(min_length=2, max_length=2)
+    xavier_std_rel_tol: float = Field(gt=0)
+    xavier_tail_min_fraction: float = Field(gt=0)
+    forward_sizes: list[int] = Field(min_length=3)
+    forward_batch: int = Field(gt=0)
+    forward_atol: float = Field(gt=0)
+    replay: ReplayParams
+    accuracy_samples: int = Field(gt=0)
+    gaussians: GaussianParams
+    digits: DigitsParams
+
+
+PARAMS_MODELS: dict[str, type[BaseModel]] = {"03_network": NetworkParams}
+
+
+class AssignmentConfig(Strict):
+    title: str
+    notebook: str
+    seed: int = Field(description="model and data seed; the same submission gets the same score")
+    secret_seed: int = Field(description="held-out split; only the judge knows it")
+    probe_timeout_s: dict[str, float] = Field(default_factory=dict)
+    tests: dict[str, TestSpec]
+    params: dict
+
+    @property
+    def max_points(self) -> float:
+        return sum(t.points for t in self.tests.values())
+
+
+class GradingConfig(Strict):
+    version: Literal[1]
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    limits: Limits = Limits()
+    assignments: dict[str, AssignmentConfig]
+
+    def assignment(self, assignment_id: str) -> AssignmentConfig:
+        try:
+            return self.assignments[assignment_id]
+        except KeyError:
+            known = ", ".join(sorted(self.assignments)) or "none"
+            raise UserError(f"unknown assignment {assignment_id!r} (known: {known})") from None
+
+    def params(self, assignment_id: str):
+        """The assignment's parameters as their typed model (validated at load time)."""
+        model = PARAMS_MODELS.get(assignment_id)
+        raw = self.assignment(assignment_id).params
+        return model.model_validate(raw) if model else raw
+
+
+def _format_errors(err: ValidationError, prefix: tuple = ()) -> str:
+    lines = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in (*prefix, *e["loc"])) or "(top level)"
+        lines.append(f"  - {path}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(data: object, source: str = CONFIG_NAME) -> GradingConfig:
+    try:
+        cfg = GradingConfig.model_validate(data)
+    except ValidationError as err:
+        raise UserError(f"{source} is invalid:\n{_format_errors(err)}") from None
+    problems = []
+    for aid, model in PARAMS_MODELS.items():
+        if aid in cfg.assignments:
+            try:
+                model.model_validate(cfg.assignments[aid].params)
+            except ValidationError as err:
+                problems.append(_format_errors(err, ("assignments", aid, "params")))
+    if problems:
+        raise UserError(f"{source} is invalid:\n" + "\n".join(problems))
+    return cfg
+
+
+def load_config(path: Path | None = None) -> GradingConfig:
+    path = Path(path) if path else repo_root() / CONFIG_NAME
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"config file not found: {path}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise UserError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return parse_config(data, str(path))
+
+
+def repo_root() -> Path:
+    """The kit's root: $AUTOGRADER_ROOT, else the nearest parent of cwd holding the config, else the
+    checkout this package was installed from (editable install)."""
+    env = os.environ.get("AUTOGRADER_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for d in (here, *here.parents):
+        if (d / CONFIG_NAME).is_file():
+            return d
+    return Path(__file__).resolve().parent.parent

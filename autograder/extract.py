@@ -1,0 +1,144 @@
+"""Stage 1 (trusted): turn a submission into one module source, without running any of it.
+
+A notebook contributes only its solution cells, matched by nbgrader `grade_id`; setup cells always
+come from the trusted release, so a student cannot change the imports the probes rely on. Missing,
+duplicated and altered cells become notes for the feedback. A `.py` submission is the module as is.
+Anything that cannot be read becomes `failure`: the submission is still graded (every test fails
+with that reason) rather than crashing the grader.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+MAX_SUBMISSION_BYTES = 5 * 1024 * 1024
+SETUP_PREFIX = "setup"
+
+
+@dataclass
+class Extraction:
+    source: str | None
+    notes: list[str] = field(default_factory=list)
+    failure: str | None = None
+    # (first line, last line, label) of each piece of the module, to name cells in error messages
+    line_map: list[tuple[int, int, str]] = field(default_factory=list)
+
+    def where(self, line: int | None) -> str:
+        if line is None:
+            return ""
+        for first, last, label in self.line_map:
+            if first <= line <= last:
+                return f"line {line - first + 1} of {label}"
+        return f"line {line}"
+
+
+def _nbgrader(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def _comment_magics(source: str, grade_id: str, notes: list[str]) -> str:
+    lines = []
+    for line in source.splitlines():
+        if line.lstrip().startswith(("%", "!")):
+            notes.append(f"cell `{grade_id}`: the notebook command `{line.strip()[:60]}` was ignored")
+            line = line.replace(line.lstrip(), "# " + line.lstrip(), 1)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+class _Builder:
+    def __init__(self):
+        self.parts: list[str] = []
+        self.line_map: list[tuple[int, int, str]] = []
+        self.line = 1
+
+    def add(self, source: str, label: str) -> None:
+        text = source.rstrip("\n") + "\n\n"
+        n = text.count("\n")
+        self.line_map.append((self.line, self.line + n - 1, label))
+        self.parts.append(text)
+        self.line += n
+
+    def source(self) -> str:
+        return "".join(self.parts)
+
+
+def read_notebook(path: Path):
+    """nbformat.read with every failure turned into a reason (None, reason)."""
+    try:
+        return nbformat.read(path, as_version=4), None
+    except Exception as exc:  # json, validation and encoding errors have unrelated types
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return None, f"the file is not a valid Jupyter notebook ({first})"
+
+
+def extract(submission: Path, release: Path, assignment_id: str) -> Extraction:
+    submission = Path(submission)
+    try:
+        size = submission.stat().st_size
+    except OSError as exc:
+        return Extraction(None, failure=f"the submission could not be read ({exc.strerror})")
+    if size > MAX_SUBMISSION_BYTES:
+        return Extraction(None, failure=f"the submission is {size // 1024} KiB, over the "
+                                        f"{MAX_SUBMISSION_BYTES // 1024} KiB limit")
+    if submission.suffix == ".py":
+        try:
+            text = submission.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            return Extraction(None, failure="the .py submission is not UTF-8 text")
+        b = _Builder()
+        b.add(text, submission.name)
+        return Extraction(b.source(), line_map=b.line_map)
+    if submission.suffix != ".ipynb":
+        return Extraction(None, failure=f"`{submission.name}` is neither a notebook (.ipynb) "
+                                        "nor a Python file (.py)")
+    nb, problem = read_notebook(submission)
+    if nb is None:
+        return Extraction(None, failure=problem)
+    released, problem = read_notebook(release)
+    if released is None:  # a trusted file: this is the instructor's problem, not the student's
+        raise RuntimeError(f"release notebook {release}: {problem}")
+
+    claimed = nb.metadata.get("autograder", {}).get("assignment") if isinstance(
+        nb.metadata.get("autograder"), dict) else None
+    if claimed and claimed != assignment_id:
+        return Extraction(None, failure=f"this notebook is assignment `{claimed}`, "
+                                        f"not `{assignment_id}`")
+
+    student: dict[str, list] = {}
+    for cell in nb.cells:
+        gid = _nbgrader(cell).get("grade_id")
+        if isinstance(gid, str):
+            student.setdefault(gid, []).append(cell)
+
+    notes: list[str] = []
+    b = _Builder()
+    solution_ids = [_nbgrader(c).get("grade_id") for c in released.cells
+                    if _nbgrader(c).get("solution") and c.cell_type == "code"]
+    if solution_ids and not any(g in student for g in solution_ids):
+        return Extraction(None, failure=f"none of the answer cells of `{assignment_id}` "
+                                        "were found: is this the right notebook?")
+    for cell in released.cells:
+        meta = _nbgrader(cell)
+        gid = meta.get("grade_id")
+        if cell.cell_type != "code" or not gid:
+            continue
+        theirs = student.get(gid, [])
+        if meta.get("solution"):
+            if not theirs:
+                notes.append(f"cell `{gid}` is missing from the notebook; its code was not graded")
+            if len(theirs) > 1:
+                notes.append(f"cell `{gid}` appears {len(theirs)} times; all copies were run "
+                             "in notebook order, as Jupyter would")
+            for i, c in enumerate(theirs):
+                label = f"cell `{gid}`" + (f" (copy {i + 1})" if len(theirs) > 1 else "")
+                b.add(_comment_magics(c.source, gid, notes), label)
+        elif meta.get("locked"):
+            if any(c.source.strip() != cell.source.strip() for c in theirs):
+                notes.append(f"read-only cell `{gid}` was edited; the released version was used")
+            if gid.startswith(SETUP_PREFIX):
+                b.add(cell.source, f"cell `{gid}` (from the release)")
+    return Extraction(b.source(), notes=notes, line_map=b.line_map)

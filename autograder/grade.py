@@ -1,0 +1,100 @@
+"""Grade one submission: the pipeline, stage by stage.
+
+    extract -> probe (sandbox) -> judge (pytest, trusted) -> score (pure) -> report
+
+`extract` and `probe` run inside the judge's session (see judge.submission_run), so that
+`pytest tests/hidden` and `autograder grade` share one code path.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import torch
+
+from autograder import extract, judge, probe, report, score  # noqa: F401  (the stages, in order)
+from autograder.config import CONFIG_NAME, GradingConfig, load_config, repo_root
+from autograder.errors import UserError
+from autograder.release import release_path
+
+PIPELINE = ["extract", "probe", "judge", "score", "report"]
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class GraderError(Exception):
+    """The kit itself is broken (a hidden suite that does not run): not the student's fault."""
+
+
+@dataclass
+class GradeResult:
+    submission: Path
+    assignment_id: str
+    score: score.Score
+    results: dict
+    results_path: Path
+    notes: list[str]
+    failure: str | None
+    seconds: float
+
+
+def infer_assignment(submission: Path, cfg: GradingConfig) -> str:
+    if submission.suffix == ".ipynb":
+        try:
+            meta = nbformat.read(submission, as_version=4).metadata.get("autograder", {})
+            claimed = meta.get("assignment") if isinstance(meta, dict) else None
+            if claimed in cfg.assignments:
+                return claimed
+        except Exception:  # unreadable notebooks are graded (and fail) once an id is known
+            pass
+    for aid in cfg.assignments:
+        if submission.stem.startswith(aid):
+            return aid
+    if len(cfg.assignments) == 1:
+        return next(iter(cfg.assignments))
+    raise UserError(f"cannot tell which assignment {submission.name} is: pass --assignment "
+                    f"(one of {', '.join(cfg.assignments)})")
+
+
+def resolve_device(device: str) -> str:
+    if device not in DEVICES:
+        raise UserError(f"--device must be one of {', '.join(DEVICES)}, not {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for, but PyTorch sees no CUDA device here")
+    return judge.resolve_device(device)
+
+
+def main(*, submission: Path, assignment_id: str | None = None, out: Path | None = None,
+         device: str | None = None, config_path: Path | None = None) -> GradeResult:
+    """Grade `submission` and write `out`/results.json. Raises UserError for the caller's
+    mistakes; a broken submission is graded (and fails with reasons), never raised."""
+    start = time.monotonic()
+    config_path = Path(config_path) if config_path else repo_root() / CONFIG_NAME
+    cfg = load_config(config_path)
+    root = config_path.resolve().parent
+    submission = Path(submission)
+    if not submission.exists():
+        raise UserError(f"submission not found: {submission}")
+    if submission.is_dir():
+        raise UserError(f"{submission} is a folder: give one submission file per student")
+    aid = assignment_id or infer_assignment(submission, cfg)
+    acfg = cfg.assignment(aid)
+    if not release_path(root, aid, acfg.notebook).exists():
+        raise UserError(f"assignment {aid} has no release yet: run `autograder release {aid}`")
+    dev = resolve_device(device or cfg.device)
+    verdict = judge.run_judge(aid, submission.resolve(), device=dev, config_path=config_path,
+                              root=root)
+    if verdict.errors or aid not in verdict.runs:
+        raise GraderError("; ".join(verdict.errors) or "the hidden suite did not run")
+    run = verdict.runs[aid]
+    outcomes = {n: (o.passed, o.message, o.doc) for n, o in verdict.outcomes.items()}
+    graded = score.score(outcomes, acfg.tests)
+    notes, failure = run.extraction.notes, run.extraction.failure
+    seconds = time.monotonic() - start
+    results = report.results_dict(graded, execution_time=seconds, notes=notes, failure=failure,
+                                  assignment_id=aid, submission=submission.name)
+    out = Path(out) if out else Path("out") / submission.stem
+    results_path = out / "results.json"
+    report.write_results(results_path, results)
+    return GradeResult(submission, aid, graded, results, results_path, notes, failure, seconds)

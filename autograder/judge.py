@@ -1,0 +1,158 @@
+"""Stage 3 (trusted): the hidden pytest suite, run over what the probes returned.
+
+`pytest tests/hidden` and `autograder grade` run the same suite. In both, the first test of an
+assignment asks for `submission_run`, which extracts the submission (the reference solution by
+default), lets the assignment's conftest choose the inputs (`make_plan`), and runs the probes in the
+sandbox. The tests then read only that data. `run_judge` drives pytest in-process with a collector
+plugin that records each test's outcome and the message a student should read.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder.config import GradingConfig, load_config, repo_root
+from autograder.extract import Extraction, extract
+from autograder.probe import Plan, ProbeRun, run_probes
+from autograder.release import release_path, solution_path
+
+_RUNS = pytest.StashKey[dict]()
+
+
+@dataclass
+class SubmissionRun:
+    assignment_id: str
+    submission: Path
+    device: str
+    extraction: Extraction
+    plan: Plan
+    probes: ProbeRun
+    params: object = None
+
+
+@dataclass
+class TestOutcome:
+    name: str
+    passed: bool
+    message: str = ""
+    doc: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
+class JudgeResult:
+    outcomes: dict[str, TestOutcome] = field(default_factory=dict)
+    runs: dict[str, SubmissionRun] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def add_options(parser) -> None:
+    group = parser.getgroup("autograder")
+    group.addoption("--submission", default=None,
+                    help="submission to judge (default: the assignment's reference solution)")
+    group.addoption("--device", default=None, help="auto, cpu or cuda (default: the config's)")
+    group.addoption("--grading-config", default=None, help="path of grading_config.yaml")
+
+
+def submission_run(request) -> SubmissionRun:
+    """The extracted, probed submission of the requesting test's assignment (cached per session)."""
+    config = request.config
+    runs = config.stash.setdefault(_RUNS, {})
+    assignment_dir = Path(request.node.path).parent
+    aid = assignment_dir.name
+    if aid in runs:
+        return runs[aid]
+    cfg_path = config.getoption("--grading-config")
+    cfg: GradingConfig = load_config(Path(cfg_path) if cfg_path else None)
+    root = Path(cfg_path).parent if cfg_path else repo_root()
+    acfg = cfg.assignment(aid)
+    device = resolve_device(config.getoption("--device") or cfg.device)
+    given = config.getoption("--submission")
+    if given:
+        submission = Path(given)
+        extraction = extract(submission, release_path(root, aid, acfg.notebook), aid)
+    else:  # the reference solution: its own setup cells are the released ones
+        submission = solution_path(root, aid, acfg.notebook)
+        extraction = extract(submission, submission, aid)
+    make_plan = request.getfixturevalue("make_plan")
+    plan: Plan = make_plan(cfg, device)
+    probes = run_probes(extraction, assignment_dir / "probes.py", plan, cfg.limits, device,
+                        acfg.seed)
+    run = SubmissionRun(aid, submission, device, extraction, plan, probes, cfg.params(aid))
+    runs[aid] = run
+    collector = config.pluginmanager.get_plugin(Collector.NAME)
+    if collector is not None:
+        collector.result.runs[aid] = run
+    return run
+
+
+def _message(excinfo) -> str:
+    exc = excinfo.value
+    if isinstance(exc, pytest.fail.Exception):
+        return str(exc.msg)
+    if isinstance(exc, AssertionError):
+        return str(exc).split("\nassert ")[0].strip() or "a check failed"
+    return f"the judge could not check this ({type(exc).__name__}: {exc})"
+
+
+class Collector:
+    """pytest plugin: one TestOutcome per test, keyed by the test's name (with its parameters)."""
+
+    NAME = "autograder-collector"
+
+    def __init__(self):
+        self.result = JudgeResult()
+        self.__name__ = self.NAME  # pluggy registers a plugin object under its __name__
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        name = item.name
+        if report.when == "call" or report.failed or report.skipped:
+            previous = self.result.outcomes.get(name)
+            if previous is not None and not previous.passed:
+                return  # keep the first failure (setup before teardown)
+            doc = (getattr(item.obj, "__doc__", None) or "").strip()
+            if report.passed and report.when == "call":
+                self.result.outcomes[name] = TestOutcome(name, True, "", doc, report.duration)
+            elif report.failed or report.skipped:
+                msg = _message(call.excinfo) if call.excinfo else "failed"
+                if report.skipped:
+                    msg = "skipped"
+                self.result.outcomes[name] = TestOutcome(name, False, msg, doc, report.duration)
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.result.errors.append(f"could not collect {report.nodeid}: {report.longreprtext}")
+
+
+def run_judge(assignment_id: str, submission: Path, *, device: str, config_path: Path,
+              root: Path) -> JudgeResult:
+    collector = Collector()
+    args = [str(root / "tests" / "hidden" / assignment_id), "--submission", str(submission),
+            "--device", device, "--grading-config", str(config_path), "-q",
+            "--import-mode=importlib", "-p", "no:cacheprovider", "--rootdir", str(root),
+            "-c", str(root / "pyproject.toml"), "-W", "ignore"]
+    sink = io.StringIO()
+    start = time.monotonic()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        code = pytest.main(args, plugins=[collector])
+    if code not in (0, 1) or not collector.result.outcomes:
+        tail = sink.getvalue()[-3000:]
+        collector.result.errors.append(f"the hidden suite did not run (pytest exit {code}):\n{tail}")
+    collector.result.seconds = time.monotonic() - start
+    return collector.result

@@ -1,0 +1,223 @@
+"""Stage 2: run an assignment's probes on a submission in the sandbox and read back what they said.
+
+The trusted side writes the work folder (student module, probes.py, the harness, the plan and the
+input tensors the judge chose), runs the harness in the sandbox, and reads the outputs back with
+size caps and strict parsing. Each probe ends as a `ProbeOutcome` with a status and a reason a student
+can act on; nothing the sandbox wrote can raise in the grader.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from autograder import harness
+from autograder.config import Limits
+from autograder.extract import Extraction
+from autograder.sandbox import run_isolated, sandbox_env
+
+_SIGNALS = {9: "SIGKILL (killed: out of memory, or a process limit)", 11: "SIGSEGV (a crash)",
+            6: "SIGABRT (aborted)", 24: "SIGXCPU (CPU time limit)", 25: "SIGXFSZ (file size limit)"}
+
+
+@dataclass
+class ProbeSpec:
+    name: str
+    function: str
+    args: dict = field(default_factory=dict)
+    timeout_s: float | None = None
+
+
+@dataclass
+class Plan:
+    """What the judge chose: probes to run, their inputs, and what stays with the judge."""
+
+    probes: list[ProbeSpec]
+    inputs: dict[str, torch.Tensor]
+    secrets: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProbeOutcome:
+    name: str
+    status: str  # ok | error | timeout | crashed | not_run | invalid
+    reason: str = ""
+    data: dict | None = None
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    seconds: float = 0.0
+    log: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class ProbeRun:
+    outcomes: dict[str, ProbeOutcome]
+    seconds: float
+    torch_version: str | None = None
+    note: str = ""
+
+    def __getitem__(self, name: str) -> ProbeOutcome:
+        return self.outcomes[name]
+
+
+def _clean(text: str, limit: int = 400) -> str:
+    """Student-controlled text, made safe to show: printable, one paragraph, bounded."""
+    text = "".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in str(text))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _read_capped(path: Path, cap: int) -> bytes | None:
+    try:
+        if path.stat().st_size > cap:
+            raise ValueError(f"{path.name} is larger than the {cap} byte limit")
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _finite_json(obj) -> bool:
+    if isinstance(obj, float):
+        return True  # finiteness of numbers is judged by the test that uses them
+    if isinstance(obj, dict):
+        return all(isinstance(k, str) and _finite_json(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return all(_finite_json(v) for v in obj)
+    return obj is None or isinstance(obj, (str, int, bool))
+
+
+def _error_reason(result: dict, extraction: Extraction) -> str:
+    kind = result.get("kind")
+    where = extraction.where(result.get("line") if isinstance(result.get("line"), int) else None)
+    where = f" at {where}" if where else ""
+    message = _clean(result.get("message", ""))
+    exc_type = _clean(result.get("type", "Exception"), 60)
+    if result.get("stage") == "import":
+        if kind == "exit":
+            return f"your code stopped the program while it was being loaded{where}: {message}"
+        return f"your code could not be loaded: {exc_type}{where}: {message}"
+    if kind == "exit":
+        return f"your code stopped the program{where}: {message}"
+    return f"your code raised {exc_type}{where}: {message}"
+
+
+def _read_outcome(out: Path, spec: ProbeSpec, cap: int, extraction: Extraction,
+                  harness_died: str) -> ProbeOutcome:
+    name = spec.name
+    log = ""
+    try:
+        raw_log = _read_capped(out / f"{name}.log", cap)
+        log = (raw_log or b"")[-4000:].decode("utf-8", "replace")
+    except (OSError, ValueError):
+        pass
+    try:
+        status_raw = _read_capped(out / f"{name}.status.json", 10_000)
+        result_raw = _read_capped(out / f"{name}.json", cap)
+        status = json.loads(status_raw) if status_raw else None
+        result = json.loads(result_raw) if result_raw else None
+    except (OSError, ValueError) as exc:
+        return ProbeOutcome(name, "invalid", f"the probe's output could not be read ({_clean(exc)})",
+                            log=log)
+    seconds = float(status.get("seconds", 0)) if isinstance(status, dict) and isinstance(
+        status.get("seconds"), (int, float)) else 0.0
+    if isinstance(status, dict) and status.get("status") == "timeout":
+        return ProbeOutcome(name, "timeout", f"your code did not finish within {spec.timeout_s:g} s "
+                            "(an infinite loop, or far too much work?)", seconds=seconds, log=log)
+    if status is None and result is None:
+        return ProbeOutcome(name, "not_run", harness_died or "the probe did not run", log=log)
+    if not isinstance(result, dict) or result.get("status") not in ("ok", "error"):
+        if isinstance(status, dict) and isinstance(status.get("signal"), int):
+            sig = status["signal"]
+            why = _SIGNALS.get(sig, f"signal {sig}")
+            return ProbeOutcome(name, "crashed", f"the process running your code was killed by {why}",
+                                seconds=seconds, log=log)
+        code = status.get("exit_code") if isinstance(status, dict) else None
+        if result is None:
+            return ProbeOutcome(name, "crashed", f"the process running your code exited (code "
+                                f"{code}) before the check finished: does your code call "
+                                "os._exit() or exit()?", seconds=seconds, log=log)
+        return ProbeOutcome(name, "invalid", "the probe's output was not in the expected form",
+                            seconds=seconds, log=log)
+    if result["status"] == "error":
+        return ProbeOutcome(name, "error", _error_reason(result, extraction), seconds=seconds, log=log)
+    data = result.get("data")
+    if not isinstance(data, dict) or not _finite_json(data):
+        return ProbeOutcome(name, "invalid", "the probe's output was not in the expected form",
+                            seconds=seconds, log=log)
+    tensors: dict[str, torch.Tensor] = {}
+    blob = out / f"{name}.safetensors"
+    if blob.exists():
+        try:
+            if blob.stat().st_size > cap:
+                raise ValueError("tensor output over the size limit")
+            tensors = load_file(str(blob))  # safetensors: a format with no code in it
+        except Exception as exc:  # a malformed file of any kind is a failed probe, not a crash
+            return ProbeOutcome(name, "invalid", f"the probe's tensors could not be read "
+                                f"({_clean(exc, 120)})", seconds=seconds, log=log)
+    return ProbeOutcome(name, "ok", data=data, tensors=tensors, seconds=seconds, log=log)
+
+
+def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Limits,
+               device: str, seed: int, python: str | None = None) -> ProbeRun:
+    """Run every probe of `plan` against the extracted module; never raises for student faults."""
+    if extraction.source is None:
+        reason = extraction.failure or "the submission could not be read"
+        return ProbeRun({p.name: ProbeOutcome(p.name, "not_run", reason) for p in plan.probes}, 0.0)
+    for p in plan.probes:
+        p.timeout_s = p.timeout_s or limits.probe_timeout_s
+    work = Path(tempfile.mkdtemp(prefix="autograder-"))
+    try:
+        (work / "tmp").mkdir()
+        (work / "out").mkdir()
+        (work / "submission.py").write_text(extraction.source)
+        shutil.copy(probes_file, work / "probes.py")
+        shutil.copy(harness.__file__, work / "harness.py")
+        if plan.inputs:
+            save_file({k: v.contiguous() for k, v in plan.inputs.items()},
+                      str(work / "inputs.safetensors"))
+        (work / "plan.json").write_text(json.dumps({
+            "seed": seed, "device": device, "threads": limits.threads,
+            "probes": [{"name": p.name, "function": p.function, "args": p.args,
+                        "timeout_s": p.timeout_s} for p in plan.probes]}))
+        budget = min(limits.submission_timeout_s,
+                     limits.startup_timeout_s + sum(p.timeout_s for p in plan.probes) + 5)
+        result = run_isolated([python or sys.executable, "-I", "harness.py", str(work)], work,
+                              limits, budget, sandbox_env(work, limits.threads, device),
+                              work / "harness.log")
+        out = work / "out"
+        died = ""
+        if result.timed_out:
+            died = f"not run: the whole submission ran past its {budget:g} s limit"
+        elif result.returncode not in (0, None):
+            died = "not run: the process running your code was killed before this check " \
+                   "(did your code kill its parent process or exhaust memory?)"
+            if not (out / "_ready.json").exists():
+                tail = (work / "harness.log").read_bytes()[-2000:].decode("utf-8", "replace")
+                died = f"not run: the grading process could not start ({_clean(tail, 300)})"
+        cap = int(limits.max_output_mb * 1024 * 1024)
+        outcomes = {p.name: _read_outcome(out, p, cap, extraction, died) for p in plan.probes}
+        ready = out / "_ready.json"
+        version = None
+        try:
+            info = json.loads(_read_capped(ready, 10_000) or b"{}")
+            version = _clean(info.get("torch"), 40) if isinstance(info, dict) else None
+        except (OSError, ValueError):
+            pass
+        return ProbeRun(outcomes, result.seconds, version)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def finite(x: float) -> bool:
+    return isinstance(x, float) and math.isfinite(x)

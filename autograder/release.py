@@ -1,0 +1,58 @@
+"""Stage 0 (instructor): make the student release of an assignment with nbgrader's own preprocessors.
+
+The pipeline is nbgrader's `generate_assignment` list, minus the steps that need an nbgrader course
+database (SaveCells) or course-level configuration (IncludeHeaderFooter, InstantiateTests). Solution
+regions become stubs, outputs are cleared, read-only cells are locked and checksummed, and hidden
+test regions are removed. The release is deterministic, so a test can tell when it is stale.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme,
+                                    ClearOutput, ClearSolutions, ComputeChecksums, LockCells)
+
+from autograder.config import GradingConfig, load_config, repo_root
+from autograder.errors import UserError
+
+RELEASE_PIPELINE = [LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums,
+                    ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata]
+
+
+def solution_path(root: Path, assignment_id: str, notebook: str) -> Path:
+    return root / "solutions" / assignment_id / notebook
+
+
+def release_path(root: Path, assignment_id: str, notebook: str) -> Path:
+    return root / "assignments" / assignment_id / notebook
+
+
+def render_release(source: Path) -> str:
+    """The release notebook of solution notebook `source`, as the text that is checked in."""
+    try:
+        nb = nbformat.read(source, as_version=4)
+    except FileNotFoundError:
+        raise UserError(f"solution notebook not found: {source}") from None
+    except Exception as exc:  # nbformat raises several unrelated types for a broken file
+        raise UserError(f"{source} is not a readable notebook: {exc}") from None
+    resources: dict = {}
+    try:
+        for step in RELEASE_PIPELINE:
+            nb, resources = step().preprocess(nb, resources)
+    except Exception as exc:  # nbgrader reports metadata problems as plain exceptions
+        raise UserError(f"nbgrader could not release {source}: {exc}") from None
+    return nbformat.writes(nb) + "\n"
+
+
+def main(*, assignment_id: str, config: GradingConfig | None = None, root: Path | None = None,
+         out_dir: Path | None = None) -> Path:
+    """Write assignments/<id>/<notebook> (or `out_dir`/<notebook>) and return its path."""
+    root = root or repo_root()
+    cfg = config or load_config(root / "grading_config.yaml")
+    notebook = cfg.assignment(assignment_id).notebook
+    text = render_release(solution_path(root, assignment_id, notebook))
+    target = (out_dir / notebook) if out_dir else release_path(root, assignment_id, notebook)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    return target

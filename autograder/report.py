@@ -1,0 +1,70 @@
+"""Stage 5: results.json in Gradescope's schema, and the console table."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from autograder.score import Score
+
+
+def pretty_name(test_name: str) -> str:
+    """test_trainer_matches_reference__catches_x[regression] -> 'trainer matches reference [regression]'."""
+    base, _, param = test_name.partition("[")
+    base = base.removeprefix("test_").split("__")[0].replace("_", " ")
+    return f"{base} [{param}" if param else base
+
+
+def likely_bug(test_name: str) -> str:
+    base = test_name.split("[")[0]
+    return base.split("__catches_", 1)[1].replace("_", " ") if "__catches_" in base else ""
+
+
+def results_dict(score: Score, *, execution_time: float, notes: list[str], failure: str | None,
+                 assignment_id: str, submission: str) -> dict:
+    tests = []
+    for i, t in enumerate(score.tests, 1):
+        output = "Passed." if t.passed else t.message
+        if not t.passed and likely_bug(t.name):
+            output += f"\n(This check is there to catch: {likely_bug(t.name)}.)"
+        if t.doc:
+            output += f"\n\nWhat is checked: {' '.join(t.doc.split())}"
+        tests.append({"name": pretty_name(t.name), "number": str(i), "score": t.points,
+                      "max_score": t.max_points, "status": "passed" if t.passed else "failed",
+                      "output": output, "visibility": "visible", "tags": [t.group]})
+    lines = [f"Assignment {assignment_id}: {score.total:g} / {score.max_total:g} points."]
+    if failure:
+        lines.append(f"Your submission could not be graded: {failure}")
+    lines += [f"Note: {n}" for n in notes]
+    return {"score": score.total, "max_score": score.max_total,
+            "execution_time": round(execution_time, 2), "output": "\n".join(lines),
+            "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
+            "extra_data": {"assignment": assignment_id, "submission": submission}}
+
+
+def write_results(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def print_table(console: Console, score: Score, title: str, notes: list[str],
+                failure: str | None) -> None:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("check")
+    table.add_column("points", justify="right")
+    table.add_column("why it failed", overflow="fold", max_width=70)
+    for t in score.tests:
+        mark = "[green]✓[/]" if t.passed else "[red]✗[/]"
+        table.add_row(f"{mark} {pretty_name(t.name)}", f"{t.points:g}/{t.max_points:g}",
+                      "" if t.passed else t.message)
+    table.add_section()
+    table.add_row("[bold]total[/]", f"[bold]{score.total:g}/{score.max_total:g}[/]", "")
+    console.print(table)
+    if failure:
+        console.print(f"[yellow]could not be graded:[/] {failure}")
+    for n in notes:
+        console.print(f"[yellow]note:[/] {n}")

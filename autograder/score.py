@@ -1,0 +1,50 @@
+"""Stage 4 (pure): per-test outcomes x the config's points -> a score. No I/O, no torch."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from autograder.config import TestSpec
+
+
+@dataclass(frozen=True)
+class ScoredTest:
+    name: str
+    points: float
+    max_points: float
+    passed: bool
+    message: str
+    group: str
+    public: bool
+    doc: str = ""
+
+
+@dataclass
+class Score:
+    tests: list[ScoredTest] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return sum(t.points for t in self.tests)
+
+    @property
+    def max_total(self) -> float:
+        return sum(t.max_points for t in self.tests)
+
+    def by_group(self) -> dict[str, tuple[float, float]]:
+        groups: dict[str, tuple[float, float]] = {}
+        for t in self.tests:
+            got, top = groups.get(t.group, (0.0, 0.0))
+            groups[t.group] = (got + t.points, top + t.max_points)
+        return groups
+
+
+def score(outcomes: dict[str, tuple[bool, str, str]], specs: dict[str, TestSpec]) -> Score:
+    """`outcomes` maps test name -> (passed, message, doc). Every configured test is scored, in the
+    config's order; one the judge never reported counts as failed. Tests the config does not list
+    earn nothing (the kit's consistency test keeps the two in step)."""
+    result = Score()
+    for name, spec in specs.items():
+        passed, message, doc = outcomes.get(name, (False, "this check did not run", ""))
+        result.tests.append(ScoredTest(name, spec.points if passed else 0.0, spec.points, passed,
+                                       "" if passed else message, spec.group, spec.public, doc))
+    return result

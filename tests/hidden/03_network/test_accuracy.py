@@ -1,0 +1,42 @@
+"""accuracy(): agrees with the judge's own count, in evaluation mode, without building a graph."""
+import torch
+
+from autograder.evidence import check, fail
+
+
+def test_accuracy_matches_judge_count__catches_missing_eval_mode(probe, plan, ref):
+    """accuracy() returns the fraction of argmax predictions equal to the labels, computed with the
+    model in evaluation mode."""
+    ev = probe("accuracy", "accuracy()")
+    value = ev.value("value", (float, int), None) if ev.data.get("value") is not None else None
+    if value is None:
+        fail(f"accuracy() returned a {ev.value('type', str).rsplit('.', 1)[-1]}, not a number")
+    model = ref.probes.accuracy_model()
+    model.load_state_dict({k.removeprefix("state."): v for k, v in plan.inputs.items()
+                           if k.startswith("state.")})
+    model.eval()
+    with torch.no_grad():
+        predicted = model(plan.inputs["acc.x"]).argmax(dim=1)
+    expected = (predicted == plan.inputs["acc.y"]).double().mean().item()
+    if abs(value - expected) <= 1e-6:
+        return
+    calls = ev.value("calls", list)
+    if any(c.get("training") is True for c in calls if isinstance(c, dict)):
+        fail(f"accuracy() returned {value:.4f}, but the model was still in training mode: call "
+             "model.eval() first (batch norm and dropout behave differently in training)")
+    if abs(value * len(predicted) - round(value * len(predicted))) < 1e-6 and value > 1:
+        fail(f"accuracy() returned {value:g}: a count, not a fraction")
+    fail(f"accuracy() returned {value:.4f}; counting argmax predictions equal to the labels gives "
+         f"{expected:.4f}")
+
+
+def test_accuracy_builds_no_graph__catches_missing_no_grad(probe):
+    """accuracy() evaluates under torch.no_grad() (or inference_mode) and leaves no gradients."""
+    ev = probe("accuracy", "accuracy()")
+    calls = [c for c in ev.value("calls", list) if isinstance(c, dict)]
+    check(len(calls) > 0, "accuracy() never ran the model")
+    check(not any(c.get("grad_enabled") is True for c in calls),
+          "accuracy() runs the model with gradients enabled: wrap it in torch.no_grad()")
+    check(not ev.value("requires_grad", bool), "accuracy() returns a tensor attached to the graph; "
+          "return a Python float")
+    check(not ev.value("grads_left", bool), "accuracy() left gradients on the model's parameters")

@@ -1,0 +1,31 @@
+"""Shared fixtures of every hidden suite. See autograder/judge.py for how a run is prepared.
+
+Without options, `pytest tests/hidden` judges each assignment's reference solution. `autograder grade`
+passes `--submission` (and `--device`, `--grading-config`) to judge a student's work instead.
+"""
+import pytest
+
+from autograder import judge
+from autograder.evidence import Evidence
+
+
+def pytest_addoption(parser):
+    judge.add_options(parser)
+
+
+@pytest.fixture
+def submission_run(request):
+    return judge.submission_run(request)
+
+
+@pytest.fixture
+def plan(submission_run):
+    return submission_run.plan
+
+
+@pytest.fixture
+def probe(submission_run):
+    """probe(name, what) -> Evidence; fails the test with the probe's reason if it did not run."""
+    def get(name: str, what: str) -> Evidence:
+        return Evidence(submission_run.probes[name], what)
+    return get

@@ -1,0 +1,46 @@
+"""Every known-wrong submission loses exactly the checks it should, with the right diagnosis."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autograder.config import load_config
+from autograder.report import pretty_name
+from conftest import ROOT, grade_many
+
+MUTANTS = yaml.safe_load((ROOT / "tests/mutants/03_network/mutants.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, reference_source):
+    folder = tmp_path_factory.mktemp("mutants")
+    paths = []
+    for name, m in MUTANTS.items():
+        assert reference_source.count(m["find"]) == 1, f"mutant {name}: `find` must occur once"
+        path = folder / f"{name}.py"
+        path.write_text(reference_source.replace(m["find"], m["replace"]))
+        paths.append(path)
+    return grade_many(paths, folder / "out")
+
+
+def test_at_least_eight_mutants():
+    assert len(MUTANTS) >= 8
+
+
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_mutant_loses_exactly_its_points(graded, name):
+    cfg = load_config(ROOT / "grading_config.yaml").assignment("03_network")
+    m = MUTANTS[name]
+    assert m["fails"], f"mutant {name} must lose something"
+    results = graded[name]
+    failed = {t["name"] for t in results["tests"] if t["status"] == "failed"}
+    expected = {pretty_name(n) for n in m["fails"]}
+    # pretty names collapse parameters only by text, so compare on (name, number) via config order
+    names = list(cfg.tests)
+    failed_full = {names[int(t["number"]) - 1] for t in results["tests"] if t["status"] == "failed"}
+    assert failed_full == set(m["fails"]), f"{name}: failed {sorted(failed_full)}"
+    assert failed == expected
+    lost = sum(cfg.tests[n].points for n in m["fails"])
+    assert results["score"] == pytest.approx(cfg.max_points - lost)
+    first = next(t for t in results["tests"] if names[int(t["number"]) - 1] == m["fails"][0])
+    assert m["message"] in first["output"], first["output"]
