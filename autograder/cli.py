@@ -56,7 +56,7 @@ def release(assignment: str = typer.Argument(..., help="assignment id, e.g. 03_n
 
     with _reported():
         cfg = load_config(config)
-        root = Path(config).resolve().parent if config else repo_root()
+        root = repo_root()
         path = release_stage.main(assignment_id=assignment, config=cfg, root=root)
         console.print(f"released {assignment} -> {path.relative_to(root) if path.is_relative_to(root) else path}")
 

@@ -193,3 +193,12 @@ def repo_root() -> Path:
         if (d / CONFIG_NAME).is_file():
             return d
     return Path(__file__).resolve().parent.parent
+
+
+def solution_path(root: Path, assignment_id: str, notebook: str) -> Path:
+    return root / "solutions" / assignment_id / notebook
+
+
+def release_path(root: Path, assignment_id: str, notebook: str) -> Path:
+    """Where `autograder release` writes the student notebook (checked in, never hand-edited)."""
+    return root / "assignments" / assignment_id / notebook

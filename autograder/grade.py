@@ -15,9 +15,8 @@ import nbformat
 import torch
 
 from autograder import extract, judge, probe, report, score  # noqa: F401  (the stages, in order)
-from autograder.config import CONFIG_NAME, GradingConfig, load_config, repo_root
+from autograder.config import CONFIG_NAME, GradingConfig, load_config, release_path, repo_root
 from autograder.errors import UserError
-from autograder.release import release_path
 
 PIPELINE = ["extract", "probe", "judge", "score", "report"]
 DEVICES = ("auto", "cpu", "cuda")
@@ -72,7 +71,7 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
     start = time.monotonic()
     config_path = Path(config_path) if config_path else repo_root() / CONFIG_NAME
     cfg = load_config(config_path)
-    root = config_path.resolve().parent
+    root = repo_root()
     submission = Path(submission)
     if not submission.exists():
         raise UserError(f"submission not found: {submission}")

@@ -56,8 +56,11 @@ def _describe(exc: BaseException) -> dict:
         text = "KeyboardInterrupt was raised"
     else:
         kind = "exception"
-    return {"kind": kind, "type": type(exc).__name__, "message": text[:2000],
-            "line": _student_line(exc.__traceback__)}
+    line = _student_line(exc.__traceback__)
+    if isinstance(exc, SyntaxError) and os.path.basename(exc.filename or "") == SUBMISSION:
+        line = exc.lineno  # compile errors have no frame in the student's file
+        text = exc.msg or text
+    return {"kind": kind, "type": type(exc).__name__, "message": text[:2000], "line": line}
 
 
 def _import_student():

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.config import GradingConfig, load_config, repo_root
+from autograder.config import GradingConfig, load_config, release_path, repo_root, solution_path
 from autograder.extract import Extraction, extract
 from autograder.probe import Plan, ProbeRun, run_probes
-from autograder.release import release_path, solution_path
 
 _RUNS = pytest.StashKey[dict]()
 
@@ -77,7 +76,7 @@ def submission_run(request) -> SubmissionRun:
         return runs[aid]
     cfg_path = config.getoption("--grading-config")
     cfg: GradingConfig = load_config(Path(cfg_path) if cfg_path else None)
-    root = Path(cfg_path).parent if cfg_path else repo_root()
+    root = repo_root()
     acfg = cfg.assignment(aid)
     device = resolve_device(config.getoption("--device") or cfg.device)
     given = config.getoption("--submission")

@@ -134,7 +134,12 @@ def _read_outcome(out: Path, spec: ProbeSpec, cap: int, extraction: Extraction,
     if isinstance(status, dict) and status.get("status") == "timeout":
         return ProbeOutcome(name, "timeout", f"your code did not finish within {spec.timeout_s:g} s "
                             "(an infinite loop, or far too much work?)", seconds=seconds, log=log)
-    if status is None and result is None:
+    if status is None:
+        # No record from the harness: it was killed during or before this probe. A result the
+        # orphaned child wrote afterwards is not accepted, so killing the harness never pays.
+        if result is not None:
+            return ProbeOutcome(name, "crashed", "the process supervising your code was killed "
+                                "while this check ran (does your code kill its parent?)", log=log)
         return ProbeOutcome(name, "not_run", harness_died or "the probe did not run", log=log)
     if not isinstance(result, dict) or result.get("status") not in ("ok", "error"):
         if isinstance(status, dict) and isinstance(status.get("signal"), int):

@@ -13,19 +13,11 @@ import nbformat
 from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme,
                                     ClearOutput, ClearSolutions, ComputeChecksums, LockCells)
 
-from autograder.config import GradingConfig, load_config, repo_root
+from autograder.config import GradingConfig, load_config, release_path, repo_root, solution_path
 from autograder.errors import UserError
 
 RELEASE_PIPELINE = [LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums,
                     ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata]
-
-
-def solution_path(root: Path, assignment_id: str, notebook: str) -> Path:
-    return root / "solutions" / assignment_id / notebook
-
-
-def release_path(root: Path, assignment_id: str, notebook: str) -> Path:
-    return root / "assignments" / assignment_id / notebook
 
 
 def render_release(source: Path) -> str:

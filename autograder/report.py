@@ -33,7 +33,8 @@ def results_dict(score: Score, *, execution_time: float, notes: list[str], failu
             output += f"\n\nWhat is checked: {' '.join(t.doc.split())}"
         tests.append({"name": pretty_name(t.name), "number": str(i), "score": t.points,
                       "max_score": t.max_points, "status": "passed" if t.passed else "failed",
-                      "output": output, "visibility": "visible", "tags": [t.group]})
+                      "output": output, "visibility": "visible", "tags": [t.group],
+                      "extra_data": {"check": t.name}})
     lines = [f"Assignment {assignment_id}: {score.total:g} / {score.max_total:g} points."]
     if failure:
         lines.append(f"Your submission could not be graded: {failure}")

@@ -1,0 +1,27 @@
+"""Helpers of the kit's own tests: run the CLI in a fresh process, as a user would."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args, cwd=ROOT, timeout=600, env=None):
+    """Run `python -m autograder ARGS` in a fresh process, as a user would."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("AUTOGRADER_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "autograder", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def grade_many(paths, out: Path, assignment="03_network", extra=()):
+    """Grade several submissions in one grader process; return {stem: results.json dict}."""
+    proc = run_cli("grade", *paths, "--assignment", assignment, "--out", out, *extra)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if len(paths) == 1:
+        return {Path(paths[0]).stem: json.loads((out / "results.json").read_text())}
+    return {Path(p).stem: json.loads((out / Path(p).stem / "results.json").read_text()) for p in paths}
+
+
