@@ -74,12 +74,12 @@ def submission_run(request) -> SubmissionRun:
     aid = assignment_dir.name
     if aid in runs:
         return runs[aid]
-    cfg_path = config.getoption("--grading-config")
+    cfg_path = config.getoption("--grading-config", None)
     cfg: GradingConfig = load_config(Path(cfg_path) if cfg_path else None)
     root = repo_root()
     acfg = cfg.assignment(aid)
-    device = resolve_device(config.getoption("--device") or cfg.device)
-    given = config.getoption("--submission")
+    device = resolve_device(config.getoption("--device", None) or cfg.device)
+    given = config.getoption("--submission", None)
     if given:
         submission = Path(given)
         extraction = extract(submission, release_path(root, aid, acfg.notebook), aid)
