@@ -95,5 +95,8 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
                                   assignment_id=aid, submission=submission.name)
     out = Path(out) if out else Path("out") / submission.stem
     results_path = out / "results.json"
-    report.write_results(results_path, results)
+    try:
+        report.write_results(results_path, results)
+    except OSError as exc:
+        raise UserError(f"cannot write {results_path}: {exc.strerror}") from None
     return GradeResult(submission, aid, graded, results, results_path, notes, failure, seconds)

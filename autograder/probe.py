@@ -8,7 +8,6 @@ can act on; nothing the sandbox wrote can raise in the grader.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import sys
 import tempfile
@@ -87,13 +86,13 @@ def _read_capped(path: Path, cap: int) -> bytes | None:
         return None
 
 
-def _finite_json(obj) -> bool:
+def _plain_json(obj) -> bool:
     if isinstance(obj, float):
-        return True  # finiteness of numbers is judged by the test that uses them
+        return True  # NaN and inf are allowed here; the test that uses a number judges it
     if isinstance(obj, dict):
-        return all(isinstance(k, str) and _finite_json(v) for k, v in obj.items())
+        return all(isinstance(k, str) and _plain_json(v) for k, v in obj.items())
     if isinstance(obj, list):
-        return all(_finite_json(v) for v in obj)
+        return all(_plain_json(v) for v in obj)
     return obj is None or isinstance(obj, (str, int, bool))
 
 
@@ -157,7 +156,7 @@ def _read_outcome(out: Path, spec: ProbeSpec, cap: int, extraction: Extraction,
     if result["status"] == "error":
         return ProbeOutcome(name, "error", _error_reason(result, extraction), seconds=seconds, log=log)
     data = result.get("data")
-    if not isinstance(data, dict) or not _finite_json(data):
+    if not isinstance(data, dict) or not _plain_json(data):
         return ProbeOutcome(name, "invalid", "the probe's output was not in the expected form",
                             seconds=seconds, log=log)
     tensors: dict[str, torch.Tensor] = {}
@@ -222,7 +221,3 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
         return ProbeRun(outcomes, result.seconds, version)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def finite(x: float) -> bool:
-    return isinstance(x, float) and math.isfinite(x)

@@ -25,3 +25,20 @@ def grade_many(paths, out: Path, assignment="03_network", extra=()):
     return {Path(p).stem: json.loads((out / Path(p).stem / "results.json").read_text()) for p in paths}
 
 
+
+
+def patched_submissions(reference: str, manifest: dict, folder: Path) -> list[Path]:
+    """Write one .py per manifest entry: the reference with the entry's textual edits applied.
+
+    An entry has either `find`/`replace` (one edit) or `edits` (a list of them); each `find` must
+    occur exactly once, so a manifest that no longer matches the reference fails loudly."""
+    paths = []
+    for name, entry in manifest.items():
+        source = reference
+        for edit in entry.get("edits", [entry]):
+            assert source.count(edit["find"]) == 1, f"{name}: `find` must occur exactly once"
+            source = source.replace(edit["find"], edit["replace"])
+        path = folder / f"{name}.py"
+        path.write_text(source)
+        paths.append(path)
+    return paths

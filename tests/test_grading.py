@@ -4,7 +4,6 @@ Submissions are graded in as few grader processes as possible (one per fixture),
 """
 import json
 import os
-import signal  # noqa: F401  (used inside generated submissions)
 
 import jsonschema
 import nbformat
@@ -187,6 +186,7 @@ def test_student_code_never_runs_in_the_grading_process(broken):
     (["grade", "examples/03_network"], "is a folder"),
     (["release", "99_nope"], "unknown assignment"),
     (["grade", "examples/03_network/alice_correct.ipynb", "--config", "missing.yaml"], "config file not found"),
+    (["grade", "examples/03_network/alice_correct.ipynb", "--out", "/proc/no-write"], "cannot write"),
 ])
 def test_user_errors_are_one_message_and_exit_1(args, message):
     proc = run_cli(*args)

@@ -1,12 +1,10 @@
 """Every known-wrong submission loses exactly the checks it should, with the right diagnosis."""
-from pathlib import Path
-
 import pytest
 import yaml
 
 from autograder.config import load_config
 from autograder.report import pretty_name
-from kit import ROOT, grade_many
+from kit import ROOT, grade_many, patched_submissions
 
 MUTANTS = yaml.safe_load((ROOT / "tests/mutants/03_network/mutants.yaml").read_text())
 
@@ -14,13 +12,7 @@ MUTANTS = yaml.safe_load((ROOT / "tests/mutants/03_network/mutants.yaml").read_t
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, reference_source):
     folder = tmp_path_factory.mktemp("mutants")
-    paths = []
-    for name, m in MUTANTS.items():
-        assert reference_source.count(m["find"]) == 1, f"mutant {name}: `find` must occur once"
-        path = folder / f"{name}.py"
-        path.write_text(reference_source.replace(m["find"], m["replace"]))
-        paths.append(path)
-    return grade_many(paths, folder / "out")
+    return grade_many(patched_submissions(reference_source, MUTANTS, folder), folder / "out")
 
 
 def test_at_least_eight_mutants():

@@ -3,7 +3,7 @@ import pytest
 import yaml
 
 from autograder.config import load_config
-from kit import ROOT, grade_many
+from kit import ROOT, grade_many, patched_submissions
 
 VARIANTS = yaml.safe_load((ROOT / "tests/variants/03_network/variants.yaml").read_text())
 
@@ -11,15 +11,7 @@ VARIANTS = yaml.safe_load((ROOT / "tests/variants/03_network/variants.yaml").rea
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, reference_source):
     folder = tmp_path_factory.mktemp("variants")
-    paths = []
-    for name, v in VARIANTS.items():
-        source = reference_source
-        for edit in v["edits"]:
-            assert source.count(edit["find"]) == 1, f"variant {name}: `find` must occur once"
-            source = source.replace(edit["find"], edit["replace"])
-        (folder / f"{name}.py").write_text(source)
-        paths.append(folder / f"{name}.py")
-    return grade_many(paths, folder / "out")
+    return grade_many(patched_submissions(reference_source, VARIANTS, folder), folder / "out")
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
