@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 release: setup
-	$(PY) -m autograder release 03_network
+	$(PY) -m autograder release
 
 demo: release
 	$(PY) -m autograder grade examples/03_network/*.ipynb --assignment 03_network --out out/demo

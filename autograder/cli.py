@@ -48,17 +48,20 @@ ConfigOption = typer.Option(None, "--config", help="grading_config.yaml (default
 
 
 @app.command()
-def release(assignment: str = typer.Argument(..., help="assignment id, e.g. 03_network"),
+def release(assignments: Optional[list[str]] = typer.Argument(
+                None, help="assignment ids, e.g. 03_network (default: every assignment in the config)"),
             config: Optional[Path] = ConfigOption):
-    """Generate the student notebook of ASSIGNMENT from its solution, with nbgrader."""
+    """Generate the student notebook of each ASSIGNMENT from its solution, with nbgrader."""
     from autograder import release as release_stage
     from autograder.config import load_config, repo_root
 
     with _reported():
         cfg = load_config(config)
         root = repo_root()
-        path = release_stage.main(assignment_id=assignment, config=cfg, root=root)
-        console.print(f"released {assignment} -> {path.relative_to(root) if path.is_relative_to(root) else path}")
+        for aid in assignments or list(cfg.assignments):
+            path = release_stage.main(assignment_id=aid, config=cfg, root=root)
+            shown = path.relative_to(root) if path.is_relative_to(root) else path
+            console.print(f"released {aid} -> {shown}")
 
 
 @app.command()

@@ -103,7 +103,29 @@ class NetworkParams(Strict):
     digits: DigitsParams
 
 
-PARAMS_MODELS: dict[str, type[BaseModel]] = {"03_network": NetworkParams}
+class CnnTrainParams(Strict):
+    n_per_class: int = Field(gt=0)
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(gt=0)
+    lr: float = Field(gt=0)
+
+
+class CnnParams(Strict):
+    """Numbers of assignment 04_digits_cnn."""
+
+    dataset_n_per_class: int = Field(gt=0)
+    dataset_seeds: list[int] = Field(min_length=2, max_length=2)
+    batch_sizes: list[int] = Field(min_length=1)
+    parameter_bounds: list[int] = Field(min_length=2, max_length=2)
+    probe_images_per_class: int = Field(gt=0)
+    knn_reference_per_class: int = Field(gt=0)
+    label_agreement: Threshold
+    train: CnnTrainParams
+    held_out_per_class: int = Field(gt=0)
+    accuracy: Threshold
+
+
+PARAMS_MODELS: dict[str, type[BaseModel]] = {"03_network": NetworkParams, "04_digits_cnn": CnnParams}
 
 
 class AssignmentConfig(Strict):

@@ -5,7 +5,16 @@ from kit import ROOT
 
 
 @pytest.fixture(scope="session")
-def reference_source():
+def reference_sources():
+    """Each assignment's reference solution as the module a submission would become."""
     from autograder.extract import extract
-    sol = ROOT / "solutions/03_network/03_network.ipynb"
-    return extract(sol, sol, "03_network").source
+    sources = {}
+    for solution in sorted(ROOT.glob("solutions/*/*.ipynb")):
+        aid = solution.parent.name
+        sources[aid] = extract(solution, solution, aid).source
+    return sources
+
+
+@pytest.fixture(scope="session")
+def reference_source(reference_sources):
+    return reference_sources["03_network"]

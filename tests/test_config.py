@@ -56,18 +56,36 @@ def test_unparseable_yaml_is_a_user_error(tmp_path):
         load_config(bad)
 
 
-def test_config_tests_match_the_hidden_suite():
+ASSIGNMENTS = sorted(p.name for p in (ROOT / "tests/hidden").iterdir() if (p / "probes.py").exists())
+
+
+def test_every_hidden_suite_is_configured():
+    assert set(ASSIGNMENTS) == set(load_config(ROOT / "grading_config.yaml").assignments)
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_config_tests_match_the_hidden_suite(aid):
     """Every hidden test has points in the config, and every configured test exists."""
     proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
-                           str(ROOT / "tests/hidden/03_network")], capture_output=True, text=True,
+                           str(ROOT / "tests/hidden" / aid)], capture_output=True, text=True,
                           cwd=ROOT)
     collected = {line.split("::")[-1] for line in proc.stdout.splitlines() if "::" in line}
-    configured = set(load_config(ROOT / "grading_config.yaml").assignment("03_network").tests)
+    configured = set(load_config(ROOT / "grading_config.yaml").assignment(aid).tests)
     assert collected and collected == configured, (collected ^ configured)
 
 
-def test_thresholds_cite_their_calibration():
-    p = load_config(ROOT / "grading_config.yaml").params("03_network")
-    for data in (p.gaussians, p.digits):
-        for th in (data.accuracy, data.loss_drop):
-            assert "calibrate" in th.calibration and "seeds" in th.calibration or "same run" in th.calibration
+def _thresholds(obj):
+    from autograder.config import Threshold
+    if isinstance(obj, Threshold):
+        yield obj
+    elif hasattr(obj, "__dict__"):
+        for value in vars(obj).values():
+            yield from _thresholds(value)
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_thresholds_cite_their_calibration(aid):
+    found = list(_thresholds(load_config(ROOT / "grading_config.yaml").params(aid)))
+    assert found
+    for th in found:
+        assert "benchmarks/calibrate" in th.calibration or th.calibration.startswith("same run"), th

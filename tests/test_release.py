@@ -1,38 +1,54 @@
-"""The checked-in release is what nbgrader makes from the solution, and gives nothing away."""
+"""The checked-in releases are what nbgrader makes from the solutions, and give nothing away."""
 import json
+
+import pytest
 
 from autograder.release import render_release
 from kit import ROOT
 
-SOLUTION = ROOT / "solutions/03_network/03_network.ipynb"
-RELEASE = ROOT / "assignments/03_network/03_network.ipynb"
+SOLUTIONS = sorted(ROOT.glob("solutions/*/*.ipynb"))
+IDS = [s.parent.name for s in SOLUTIONS]
+STUBS = {"03_network": 4, "04_digits_cnn": 5}  # one `raise NotImplementedError()` per stubbed body
+ANSWERS = {"03_network": ("xavier_normal_(layer.weight)", "optimizer.zero_grad()", "total += loss.item()",
+                          "model.eval()"),
+           "04_digits_cnn": ("nn.Conv2d(", "np.random.default_rng(seed)", "self.fc3(x)")}
 
 
-def test_release_is_fresh():
-    """Fails when the solution changed and `autograder release 03_network` was not rerun."""
-    assert render_release(SOLUTION) == RELEASE.read_text(), \
-        "assignments/03_network is stale: run `autograder release 03_network`"
+def _release(solution):
+    return ROOT / "assignments" / solution.parent.name / solution.name
 
 
-def test_release_has_stubs_and_no_solution():
-    nb = json.loads(RELEASE.read_text())
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=IDS)
+def test_release_is_fresh(solution):
+    """Fails when a solution changed and `autograder release` was not rerun."""
+    assert render_release(solution) == _release(solution).read_text(), \
+        f"assignments/{solution.parent.name} is stale: run `autograder release {solution.parent.name}`"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=IDS)
+def test_release_has_stubs_and_no_solution(solution):
+    nb = json.loads(_release(solution).read_text())
     code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"
-                     and not c["metadata"].get("nbgrader", {}).get("grade_id", "").startswith("check_"))
-    assert code.count("raise NotImplementedError()") == 4  # __init__, forward, trainer, accuracy
-    for secret in ("BEGIN SOLUTION", "xavier_normal_(layer.weight)", "optimizer.zero_grad()",
-                   "total += loss.item()", "model.eval()"):
-        assert secret not in code
+                     and not c["metadata"].get("nbgrader", {}).get("grade_id", "").startswith(("check_", "setup")))
+    assert code.count("raise NotImplementedError()") == STUBS[solution.parent.name]
+    assert "BEGIN SOLUTION" not in code
+    graded = "\n".join("".join(c["source"]) for c in nb["cells"]
+                        if c["metadata"].get("nbgrader", {}).get("solution"))
+    for answer in ANSWERS[solution.parent.name]:
+        assert answer not in graded
     assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
 
 
-def test_release_keeps_visible_checks_locked():
-    nb = json.loads(RELEASE.read_text())
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=IDS)
+def test_release_keeps_visible_checks_locked(solution):
+    nb = json.loads(_release(solution).read_text())
     checks = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id", "").startswith("check_")]
-    assert len(checks) == 3
+    assert checks
     assert all(c["metadata"]["nbgrader"]["locked"] and c["metadata"].get("editable") is False for c in checks)
 
 
-def test_release_holds_nothing_of_the_hidden_suite():
-    text = RELEASE.read_text()
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=IDS)
+def test_release_holds_nothing_of_the_hidden_suite(solution):
+    text = _release(solution).read_text()
     for marker in ("secret_seed", "test_heldout_accuracy", "make_plan", "probes.py"):
         assert marker not in text

@@ -1,0 +1,93 @@
+"""DigitDataset: its contract, checked on small datasets built by your class in the sandbox."""
+from collections import Counter
+
+import torch
+
+from autograder.evidence import check, fail
+
+
+def _first(probe, what):
+    ev = probe("dataset", what)
+    datasets = ev.value("datasets", list)
+    check(len(datasets) == 3, f"{what}: the probe's output was incomplete")
+    return ev, datasets
+
+
+def test_dataset_length__catches_wrong_count(probe, p):
+    """len(DigitDataset(n)) is 10 * n: n images of each digit."""
+    ev, datasets = _first(probe, "len(DigitDataset(n))")
+    n = ev.value("length", int, datasets[0])
+    check(n == 10 * p.dataset_n_per_class, f"len(DigitDataset({p.dataset_n_per_class})) is {n}; "
+          f"expected {10 * p.dataset_n_per_class} (n_per_class images of each of the 10 digits)")
+
+
+def test_dataset_items_are_image_label_pairs__catches_wrong_types_or_shape(probe, p):
+    """dataset[i] is (image, label): a float32 tensor of shape (1, 28, 28) and a Python int."""
+    ev, datasets = _first(probe, "DigitDataset items")
+    info = datasets[0]
+    items = ev.value("item_types", list, info)
+    check(len(items) > 0, "the dataset has no items")
+    check(all(t in ("builtins.tuple", "builtins.list") for t in items) and
+          len(ev.value("image_types", list, info)) == len(items),
+          "dataset[i] should return a pair (image, label)")
+    bad = {t for t in ev.value("image_types", list, info) if t != "torch.Tensor"}
+    check(not bad, f"images should be torch tensors, not {sorted(bad)}")
+    shapes = {tuple(s) for s in ev.value("shapes", list, info)}
+    check(shapes == {(1, 28, 28)}, f"images should have shape (1, 28, 28) (one grey channel); "
+          f"found {sorted(shapes)}")
+    images = ev.tensor("ds0.images", dtype=None, what="the images")
+    check(images.dtype == torch.float32, f"images should be float32, not {images.dtype}")
+    labels = {t for t in ev.value("label_types", list, info) if t != "builtins.int"}
+    check(not labels, f"labels should be Python ints (int(label)), not {sorted(labels)}")
+
+
+def test_dataset_images_in_unit_range__catches_unscaled_pixels(probe):
+    """Pixel values lie in [0, 1], as make_digit_image returns them."""
+    ev, _ = _first(probe, "DigitDataset images")
+    images = ev.tensor("ds0.images", dtype=None, what="the images").double()
+    lo, hi = images.min().item(), images.max().item()
+    check(lo >= 0 and hi <= 1, f"pixel values range from {lo:g} to {hi:g}; they should stay in [0, 1]"
+          + (" (were they multiplied by 255?)" if hi > 2 else ""))
+    check(hi > 0.5, "the images are (nearly) blank")
+
+
+def test_dataset_labels_balanced__catches_missing_or_out_of_range_classes(probe, p):
+    """Labels are 0-9, each exactly n_per_class times."""
+    ev, datasets = _first(probe, "DigitDataset labels")
+    labels = ev.value("labels", list, datasets[0])
+    check(all(isinstance(v, int) for v in labels), "labels should be Python ints")
+    counts = Counter(labels)
+    check(set(counts) <= set(range(10)), f"labels should be 0-9; found {sorted(set(counts) - set(range(10)))}")
+    check(all(counts[d] == p.dataset_n_per_class for d in range(10)),
+          f"each digit should appear {p.dataset_n_per_class} times; counts were "
+          f"{[counts[d] for d in range(10)]}")
+
+
+def test_dataset_labels_match_images__catches_shifted_labels(probe, p, plan, ref):
+    """Each image shows the digit its label names (checked against digits the judge drew itself)."""
+    ev, datasets = _first(probe, "DigitDataset labels")
+    images = ev.tensor("ds0.images", dtype=None, what="the images").float()
+    check(tuple(images.shape[1:]) == (1, 28, 28), "the images do not have shape (1, 28, 28)")
+    labels = ev.value("labels", list, datasets[0])
+    check(len(labels) == len(images) and all(isinstance(v, int) for v in labels),
+          "labels should be Python ints, one per image")
+    seen = ref.nearest_labels(images, plan)
+    agreement = (seen == torch.tensor(labels)).double().mean().item()
+    shifted = max((seen == (torch.tensor(labels) + k) % 10).double().mean().item() for k in (1, -1))
+    if agreement < p.label_agreement.value:
+        hint = " (they look shifted by one)" if shifted > agreement else ""
+        fail(f"only {agreement:.0%} of the labels match the digit drawn in the image{hint}; "
+             "label each image with the digit you passed to make_digit_image")
+
+
+def test_dataset_is_deterministic_per_seed(probe):
+    """The same seed gives the same images; another seed gives other images."""
+    ev, datasets = _first(probe, "DigitDataset seeds")
+    a = ev.tensor("ds0.images", dtype=None, what="the images")
+    b = ev.tensor("ds1.images", dtype=None, what="the images of a second dataset with the same seed")
+    c = ev.tensor("ds2.images", dtype=None, what="the images of a dataset with another seed")
+    check(a.shape == b.shape and torch.equal(a, b) and datasets[0].get("labels") == datasets[1].get("labels"),
+          "two datasets with the same seed differ: draw every image from one "
+          "np.random.default_rng(seed), not from global or unseeded randomness")
+    check(a.shape != c.shape or not torch.equal(a, c), "datasets with different seeds are identical: "
+          "pass the seed to np.random.default_rng")
