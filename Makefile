@@ -3,9 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup demo test release bench clean
+.PHONY: setup bwrap demo test release bench clean
 
-setup: $(VENV)/.installed
+setup: bwrap $(VENV)/.installed
+
+# The sandbox needs bubblewrap. As root (CI, containers) install it; otherwise say how.
+bwrap:
+	@command -v bwrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq bubblewrap; \
+	  else echo "bubblewrap is missing: sudo apt-get install bubblewrap (or grade with --sandbox none)"; exit 1; fi; }
 
 # Exact versions come from constraints.txt; torch/torchvision are taken from the local wheel cache.
 $(VENV)/.installed: pyproject.toml constraints.txt

@@ -69,18 +69,27 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
           assignment: Optional[str] = typer.Option(None, help="assignment id (default: read from the notebook)"),
           out: Optional[Path] = typer.Option(None, help="folder for results.json (default: out/<name>)"),
           device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the config's)"),
+          sandbox: Optional[str] = typer.Option(
+              None, help="bwrap (OS sandbox) or none (process limits only; unsafe for untrusted "
+                         "work). Default: the config's"),
           config: Optional[Path] = ConfigOption):
     """Grade each submission: print a table of checks and points, write results.json."""
     from autograder import grade as grade_stage
     from autograder import report
+    from autograder.config import load_config
+    from autograder.sandbox import UNPROTECTED, require
 
     with _reported():
+        mode = sandbox or load_config(config).sandbox
+        require(mode)
+        if mode == "none":
+            errors.print(f"[bold red]WARNING:[/] {UNPROTECTED}", highlight=False)
         rows = []
         for sub in submissions:
             target = out / sub.stem if out and len(submissions) > 1 else out
             with console.status(f"grading {sub.name} ..."):
                 result = grade_stage.main(submission=sub, assignment_id=assignment, out=target,
-                                          device=device, config_path=config)
+                                          device=device, config_path=config, sandbox=mode)
             report.print_table(console, result.score, f"{sub.name} ({result.assignment_id})",
                                result.notes, result.failure)
             console.print(f"results: {result.results_path}  ({result.seconds:.1f} s)\n")

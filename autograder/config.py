@@ -145,6 +145,7 @@ class AssignmentConfig(Strict):
 class GradingConfig(Strict):
     version: Literal[1]
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    sandbox: Literal["bwrap", "none"] = Field("bwrap", description="how student code is isolated")
     limits: Limits = Limits()
     assignments: dict[str, AssignmentConfig]
 

@@ -15,6 +15,7 @@ import nbformat
 import torch
 
 from autograder import extract, judge, probe, report, score  # noqa: F401  (the stages, in order)
+from autograder import sandbox as sandbox_stage
 from autograder.config import CONFIG_NAME, GradingConfig, load_config, release_path, repo_root
 from autograder.errors import UserError
 
@@ -65,7 +66,8 @@ def resolve_device(device: str) -> str:
 
 
 def main(*, submission: Path, assignment_id: str | None = None, out: Path | None = None,
-         device: str | None = None, config_path: Path | None = None) -> GradeResult:
+         device: str | None = None, config_path: Path | None = None,
+         sandbox: str | None = None) -> GradeResult:
     """Grade `submission` and write `out`/results.json. Raises UserError for the caller's
     mistakes; a broken submission is graded (and fails with reasons), never raised."""
     start = time.monotonic()
@@ -82,8 +84,10 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
     if not release_path(root, aid, acfg.notebook).exists():
         raise UserError(f"assignment {aid} has no release yet: run `autograder release {aid}`")
     dev = resolve_device(device or cfg.device)
+    mode = sandbox or cfg.sandbox
+    sandbox_stage.require(mode)
     verdict = judge.run_judge(aid, submission.resolve(), device=dev, config_path=config_path,
-                              root=root)
+                              root=root, sandbox_mode=mode)
     if verdict.errors or aid not in verdict.runs:
         raise GraderError("; ".join(verdict.errors) or "the hidden suite did not run")
     run = verdict.runs[aid]

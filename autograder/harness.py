@@ -8,10 +8,13 @@ It is copied into the sandbox's work folder and run as a script there, so it imp
 The harness imports torch once (the expensive part), then forks one child per probe. A child imports
 the student's module, runs one probe function from probes.py and writes `out/<probe>.json` (+
 `out/<probe>.safetensors`). The parent enforces each probe's wall-clock timeout by killing the child's
-process group, and records how each child ended in `out/<probe>.status.json`.
+process group, then forwards how the child ended and what it wrote to the *channel*: a file descriptor
+onto a file outside the sandbox. Children close the channel as they start, and the parent makes itself
+non-dumpable so they cannot reopen it through /proc or ptrace it; so a record on the channel is always
+the parent's account of a finished child. A child that kills the parent only cuts the channel short.
 
-Everything written here is untrusted: the student's code runs in the same processes and may rewrite
-any of it. The trusted side validates every byte it reads back and recomputes every outcome.
+Everything here still runs beside student code and is treated as untrusted: the trusted side validates
+every byte it reads back and recomputes every outcome.
 """
 from __future__ import annotations
 
@@ -106,6 +109,54 @@ def _run_child(spec: dict, plan: dict, inputs: dict, probes) -> None:
     _write_json(f"{OUT}/{name}.json", result)
 
 
+def _read_regular(path: str, cap: int) -> bytes | None:
+    """A child's output file, if it is a plain file within `cap` bytes (never a FIFO or a link)."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > cap:
+            return None
+        chunks, left = [], cap + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        return data if len(data) <= cap else None
+    finally:
+        os.close(fd)
+
+
+def _forward(channel: int, name: str, record: dict, cap: int) -> None:
+    """Append one probe's record to the channel: a JSON header line, then the tensor bytes."""
+    result = _read_regular(f"{OUT}/{name}.json", cap)
+    tensors = _read_regular(f"{OUT}/{name}.safetensors", cap) or b""
+    header = {"name": name, "status": record, "tensor_bytes": len(tensors),
+              "result": result.decode("utf-8", "replace") if result is not None else None}
+    payload = json.dumps(header).encode() + b"\n" + tensors
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(channel, view):]
+
+
+def _make_undumpable() -> None:
+    """PR_SET_DUMPABLE 0: processes of the same uid can no longer open /proc/<pid>/fd/* or
+    ptrace this one."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
+
+
 def _wait(pid: int, timeout: float) -> tuple[bool, int]:
     """Wait for `pid` up to `timeout` seconds. Returns (finished, wait status)."""
     deadline = time.monotonic() + timeout
@@ -140,9 +191,12 @@ def _run_probe(spec: dict, plan: dict, inputs: dict, probes) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     start = time.monotonic()
+    channel = plan.get("channel_fd")
     pid = os.fork()
     if pid == 0:  # child: its own process group, so a timeout kills everything it started
         try:
+            if channel is not None:
+                os.close(channel)  # before any student code: the channel is the parent's alone
             os.setpgid(0, 0)
             log = os.open(f"{OUT}/{name}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(log, 1)
@@ -177,6 +231,8 @@ def _run_probe(spec: dict, plan: dict, inputs: dict, probes) -> None:
     if not finished:
         os.waitpid(pid, 0)
     _write_json(f"{OUT}/{name}.status.json", record)
+    if channel is not None:
+        _forward(channel, name, record, plan["max_output_bytes"])
 
 
 def _warm_up() -> None:
@@ -199,11 +255,22 @@ def _warm_up() -> None:
             opt.step()
 
 
+def _drop_privileges(uid) -> None:
+    """Started as root inside bwrap: become `uid` before any student code exists, so that
+    RLIMIT_NPROC applies (the kernel exempts root) and nothing runs with root's rights."""
+    if uid is not None and os.getuid() == 0:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+
 def main(workdir: str) -> None:
     os.chdir(workdir)
     sys.path.insert(0, os.getcwd())
     with open("plan.json") as f:
         plan = json.load(f)
+    _drop_privileges(plan.get("drop_to_uid"))
+    _make_undumpable()
     os.makedirs(OUT, exist_ok=True)
     import torch
     from safetensors.torch import load_file

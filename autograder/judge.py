@@ -19,6 +19,7 @@ import torch
 
 from autograder.config import GradingConfig, load_config, release_path, repo_root, solution_path
 from autograder.extract import Extraction, extract
+from autograder import sandbox
 from autograder.probe import Plan, ProbeRun, run_probes
 
 _RUNS = pytest.StashKey[dict]()
@@ -67,6 +68,7 @@ def add_options(parser) -> None:
                     help="submission to judge (default: the assignment's reference solution)")
     group.addoption("--device", default=None, help="auto, cpu or cuda (default: the config's)")
     group.addoption("--grading-config", default=None, help="path of grading_config.yaml")
+    group.addoption("--sandbox", default=None, help="bwrap or none (default: the config's)")
 
 
 def submission_run(request) -> SubmissionRun:
@@ -94,8 +96,10 @@ def submission_run(request) -> SubmissionRun:
         _PLANS.clear()  # keep one: a new config makes the old plans useless
         _PLANS[key] = request.getfixturevalue("make_plan")(cfg, device)
     plan: Plan = _PLANS[key]
+    mode = config.getoption("--sandbox", None) or cfg.sandbox
+    sandbox.require(mode)
     probes = run_probes(extraction, assignment_dir / "probes.py", plan, cfg.limits, device,
-                        acfg.seed)
+                        acfg.seed, sandbox=mode)
     run = SubmissionRun(aid, submission, device, extraction, plan, probes, cfg.params(aid))
     runs[aid] = run
     collector = config.pluginmanager.get_plugin(Collector.NAME)
@@ -146,10 +150,10 @@ class Collector:
 
 
 def run_judge(assignment_id: str, submission: Path, *, device: str, config_path: Path,
-              root: Path) -> JudgeResult:
+              root: Path, sandbox_mode: str) -> JudgeResult:
     collector = Collector()
     args = [str(root / "tests" / "hidden" / assignment_id), "--submission", str(submission),
-            "--device", device, "--grading-config", str(config_path), "-q",
+            "--device", device, "--grading-config", str(config_path), "--sandbox", sandbox_mode, "-q",
             "--import-mode=importlib", "-p", "no:cacheprovider", "--rootdir", str(root),
             "-c", str(root / "pyproject.toml"), "-W", "ignore"]
     sink = io.StringIO()

@@ -8,6 +8,7 @@ can act on; nothing the sandbox wrote can raise in the grader.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -16,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
 from autograder import harness
 from autograder.config import Limits
 from autograder.extract import Extraction
-from autograder.sandbox import run_isolated, sandbox_env
+from autograder.sandbox import INSIDE, UNPRIVILEGED, prepare_workdir, run_isolated, sandbox_env
 
 _SIGNALS = {9: "SIGKILL (killed: out of memory, or a process limit)", 11: "SIGSEGV (a crash)",
             6: "SIGABRT (aborted)", 24: "SIGXCPU (CPU time limit)", 25: "SIGXFSZ (file size limit)"}
@@ -86,13 +87,19 @@ def _read_capped(path: Path, cap: int) -> bytes | None:
         return None
 
 
-def _plain_json(obj) -> bool:
+MAX_JSON_DEPTH = 20
+
+
+def _plain_json(obj, depth: int = 0) -> bool:
+    """Only str-keyed dicts, lists, str, numbers, bools and None, at most MAX_JSON_DEPTH deep."""
+    if depth > MAX_JSON_DEPTH:
+        return False
     if isinstance(obj, float):
         return True  # NaN and inf are allowed here; the test that uses a number judges it
     if isinstance(obj, dict):
-        return all(isinstance(k, str) and _plain_json(v) for k, v in obj.items())
+        return all(isinstance(k, str) and _plain_json(v, depth + 1) for k, v in obj.items())
     if isinstance(obj, list):
-        return all(_plain_json(v) for v in obj)
+        return all(_plain_json(v, depth + 1) for v in obj)
     return obj is None or isinstance(obj, (str, int, bool))
 
 
@@ -111,35 +118,61 @@ def _error_reason(result: dict, extraction: Extraction) -> str:
     return f"your code raised {exc_type}{where}: {message}"
 
 
-def _read_outcome(out: Path, spec: ProbeSpec, cap: int, extraction: Extraction,
+@dataclass
+class _Record:
+    """The harness parent's account of one finished probe, as read from the channel."""
+    status: object
+    result: str | None
+    tensors: bytes
+
+
+def read_channel(path: Path, cap: int) -> dict[str, _Record]:
+    """Parse the channel file: per probe a JSON header line, then its tensor bytes. Reading stops at
+    the first malformed record (a harness killed mid-write); what came before stands."""
+    records: dict[str, _Record] = {}
+    try:
+        with open(path, "rb") as f:
+            while True:
+                line = f.readline(2 * cap + 65536)
+                if not line.endswith(b"\n"):
+                    break
+                header = json.loads(line)
+                if not isinstance(header, dict) or not isinstance(header.get("name"), str):
+                    break
+                n = header.get("tensor_bytes")
+                if not isinstance(n, int) or not 0 <= n <= cap:
+                    break
+                blob = f.read(n)
+                if len(blob) != n:
+                    break
+                result = header.get("result")
+                records[header["name"]] = _Record(header.get("status"),
+                                                  result if isinstance(result, str) else None, blob)
+    except (OSError, ValueError, RecursionError):
+        pass
+    return records
+
+
+def _read_outcome(record: _Record | None, spec: ProbeSpec, log: str, extraction: Extraction,
                   harness_died: str) -> ProbeOutcome:
     name = spec.name
-    log = ""
+    if record is None:
+        # No account from the harness: it was killed during or before this probe, so whatever an
+        # orphaned child wrote afterwards is never read. Killing the harness never pays.
+        return ProbeOutcome(name, "not_run", harness_died or "the probe did not run", log=log)
+    status = record.status
     try:
-        raw_log = _read_capped(out / f"{name}.log", cap)
-        log = (raw_log or b"")[-4000:].decode("utf-8", "replace")
-    except (OSError, ValueError):
-        pass
-    try:
-        status_raw = _read_capped(out / f"{name}.status.json", 10_000)
-        result_raw = _read_capped(out / f"{name}.json", cap)
-        status = json.loads(status_raw) if status_raw else None
-        result = json.loads(result_raw) if result_raw else None
-    except (OSError, ValueError) as exc:
+        result = json.loads(record.result) if record.result is not None else None
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
         return ProbeOutcome(name, "invalid", f"the probe's output could not be read ({_clean(exc)})",
                             log=log)
+    if not isinstance(status, dict):
+        status = {}
     seconds = float(status.get("seconds", 0)) if isinstance(status, dict) and isinstance(
         status.get("seconds"), (int, float)) else 0.0
     if isinstance(status, dict) and status.get("status") == "timeout":
         return ProbeOutcome(name, "timeout", f"your code did not finish within {spec.timeout_s:g} s "
                             "(an infinite loop, or far too much work?)", seconds=seconds, log=log)
-    if status is None:
-        # No record from the harness: it was killed during or before this probe. A result the
-        # orphaned child wrote afterwards is not accepted, so killing the harness never pays.
-        if result is not None:
-            return ProbeOutcome(name, "crashed", "the process supervising your code was killed "
-                                "while this check ran (does your code kill its parent?)", log=log)
-        return ProbeOutcome(name, "not_run", harness_died or "the probe did not run", log=log)
     if not isinstance(result, dict) or result.get("status") not in ("ok", "error"):
         if isinstance(status, dict) and isinstance(status.get("signal"), int):
             sig = status["signal"]
@@ -160,20 +193,17 @@ def _read_outcome(out: Path, spec: ProbeSpec, cap: int, extraction: Extraction,
         return ProbeOutcome(name, "invalid", "the probe's output was not in the expected form",
                             seconds=seconds, log=log)
     tensors: dict[str, torch.Tensor] = {}
-    blob = out / f"{name}.safetensors"
-    if blob.exists():
+    if record.tensors:
         try:
-            if blob.stat().st_size > cap:
-                raise ValueError("tensor output over the size limit")
-            tensors = load_file(str(blob))  # safetensors: a format with no code in it
-        except Exception as exc:  # a malformed file of any kind is a failed probe, not a crash
+            tensors = load(record.tensors)  # safetensors: a format with no code in it
+        except Exception as exc:  # malformed bytes of any kind are a failed probe, not a crash
             return ProbeOutcome(name, "invalid", f"the probe's tensors could not be read "
                                 f"({_clean(exc, 120)})", seconds=seconds, log=log)
     return ProbeOutcome(name, "ok", data=data, tensors=tensors, seconds=seconds, log=log)
 
 
 def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Limits,
-               device: str, seed: int, python: str | None = None) -> ProbeRun:
+               device: str, seed: int, sandbox: str = "bwrap") -> ProbeRun:
     """Run every probe of `plan` against the extracted module; never raises for student faults."""
     if extraction.source is None:
         reason = extraction.failure or "the submission could not be read"
@@ -181,6 +211,11 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
     for p in plan.probes:
         p.timeout_s = p.timeout_s or limits.probe_timeout_s
     work = Path(tempfile.mkdtemp(prefix="autograder-"))
+    # The channel lives outside the work folder, so nothing inside the sandbox can name it.
+    private = Path(tempfile.mkdtemp(prefix="autograder-channel-"))
+    channel_path = private / "channel"
+    channel = os.open(channel_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    cap = int(limits.max_output_mb * 1024 * 1024)
     try:
         (work / "tmp").mkdir()
         (work / "out").mkdir()
@@ -192,13 +227,20 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
                       str(work / "inputs.safetensors"))
         (work / "plan.json").write_text(json.dumps({
             "seed": seed, "device": device, "threads": limits.threads,
+            "drop_to_uid": UNPRIVILEGED if sandbox == "bwrap" else None,
+            "channel_fd": channel, "max_output_bytes": cap,
             "probes": [{"name": p.name, "function": p.function, "args": p.args,
                         "timeout_s": p.timeout_s} for p in plan.probes]}))
         budget = min(limits.submission_timeout_s,
                      limits.startup_timeout_s + sum(p.timeout_s for p in plan.probes) + 5)
-        result = run_isolated([python or sys.executable, "-I", "harness.py", str(work)], work,
-                              limits, budget, sandbox_env(work, limits.threads, device),
-                              work / "harness.log")
+        prepare_workdir(work, sandbox)
+        inside = INSIDE if sandbox == "bwrap" else str(work)
+        result = run_isolated([sys.executable, "-I", f"{inside}/harness.py", inside], work,
+                              limits, budget, sandbox_env(work, limits.threads, device, sandbox),
+                              work / "harness.log", mode=sandbox, device=device,
+                              pass_fds=(channel,))
+        os.close(channel)
+        channel = None
         out = work / "out"
         died = ""
         if result.timed_out:
@@ -209,8 +251,14 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
             if not (out / "_ready.json").exists():
                 tail = (work / "harness.log").read_bytes()[-2000:].decode("utf-8", "replace")
                 died = f"not run: the grading process could not start ({_clean(tail, 300)})"
-        cap = int(limits.max_output_mb * 1024 * 1024)
-        outcomes = {p.name: _read_outcome(out, p, cap, extraction, died) for p in plan.probes}
+        records = read_channel(channel_path, cap)
+        outcomes = {}
+        for p in plan.probes:
+            try:
+                log = (out / f"{p.name}.log").read_bytes()[-4000:].decode("utf-8", "replace")
+            except OSError:
+                log = ""
+            outcomes[p.name] = _read_outcome(records.get(p.name), p, log, extraction, died)
         ready = out / "_ready.json"
         version = None
         try:
@@ -220,4 +268,7 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
             pass
         return ProbeRun(outcomes, result.seconds, version)
     finally:
+        if channel is not None:
+            os.close(channel)
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)

@@ -1,21 +1,40 @@
-"""Where student code runs: a child process tree with limits, killed as a whole when time is up.
+"""Where student code runs: bubblewrap around a child process tree with limits.
 
-`run_isolated` is the seam for the OS sandbox. Today it gives process isolation: a fresh session,
-resource limits (address space, CPU time, file size, processes), a minimal environment, a wall-clock
-timeout, and a kill of every process left in the session afterwards. An OS-level sandbox (bubblewrap:
-no network, read-only filesystem, private /tmp, pid namespace) wraps the same argv here.
+Two modes:
+
+- `bwrap` (the default): a bubblewrap sandbox with new pid, network, ipc and uts namespaces (so no
+  network at all, not even loopback to the host), an empty root holding only /usr, the Python
+  installation and the virtual environment (all read-only), /etc/ld.so.cache, a private /tmp, a fresh
+  /proc and a minimal /dev, and the work folder at /sandbox. Nothing else of the host exists in it:
+  not the repository, not $HOME, not the config. Started as root, the harness drops to uid 65534
+  before any student code runs, so RLIMIT_NPROC applies (the kernel exempts root from it).
+- `none`: process isolation only (the same limits and timeouts; files and network exposed). For a
+  student's own machine, or where bubblewrap cannot run; `grade` says loudly what it gives up.
+
+Around both: resource limits (address space, CPU time, file size, processes, no core files), a
+minimal environment, a wall-clock timeout, and a kill of every process left in the session.
 """
 from __future__ import annotations
 
 import os
 import resource
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.config import Limits
+from autograder.errors import UserError
+
+SANDBOXES = ("bwrap", "none")
+INSIDE = "/sandbox"      # where the work folder appears inside the bwrap sandbox
+UNPRIVILEGED = 65534     # nobody: the uid student code runs as when the grader is root
+UNPROTECTED = ("--sandbox none: student code can read this machine's files (the repository, hidden "
+               "tests, solutions, config, $HOME) and use its network. Only process limits and "
+               "timeouts apply. Use it on a machine with nothing to protect.")
 
 
 @dataclass
@@ -67,12 +86,65 @@ def _limit_resources(limits: Limits):
     return apply
 
 
-def sandbox_env(workdir: Path, threads: int, device: str) -> dict[str, str]:
+def require(mode: str) -> None:
+    """Raise a UserError when `mode` cannot run here."""
+    if mode not in SANDBOXES:
+        raise UserError(f"--sandbox must be one of {', '.join(SANDBOXES)}, not {mode!r}")
+    if mode == "bwrap" and shutil.which("bwrap") is None:
+        raise UserError("bubblewrap (bwrap) is not installed, so student code cannot be sandboxed. "
+                        "Install it (Debian/Ubuntu: apt-get install bubblewrap), or pass "
+                        "--sandbox none to grade without OS isolation on a machine with nothing to "
+                        "protect.")
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = Path(path).parts[1:-1]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def bwrap_argv(argv: list[str], workdir: Path, device: str) -> list[str]:
+    """The bubblewrap command that runs `argv` (paths already as seen inside) in the sandbox."""
+    cmd = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+           "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
+    if os.geteuid() != 0:
+        cmd.append("--unshare-user")  # without root, namespaces need a user namespace
+    cmd += ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
+        if os.path.islink(top):
+            cmd += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            cmd += ["--ro-bind", top, top]
+    for name in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d"):
+        if os.path.exists(name):
+            cmd += ["--ro-bind", name, name]
+    # the interpreter, its standard library and the environment's packages, read-only
+    roots = {os.path.realpath(sys.base_prefix), os.path.abspath(sys.prefix),
+             os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
+    roots = sorted(r for r in roots if not r.startswith("/usr/") and r != "/usr")
+    made: set[str] = set()
+    for root in roots:
+        for parent in _ancestors(root + "/x"):
+            if parent not in made and not parent.startswith("/usr"):
+                cmd += ["--perms", "0755", "--dir", parent]
+                made.add(parent)
+        cmd += ["--ro-bind", root, root]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            "--bind", str(workdir), INSIDE, "--chdir", INSIDE]
+    if device == "cuda":  # GPU passthrough: the NVIDIA device nodes and what the driver reads
+        for node in sorted(Path("/dev").glob("nvidia*")):
+            cmd += ["--dev-bind", str(node), str(node)]
+        for extra in ("/sys", "/usr/local/nvidia", "/etc/nvidia"):
+            if os.path.exists(extra):
+                cmd += ["--ro-bind", extra, extra]
+    return cmd + argv
+
+
+def sandbox_env(workdir: Path, threads: int, device: str, mode: str = "bwrap") -> dict[str, str]:
     """A minimal environment: nothing of the grader's own variables reaches student code."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": str(workdir),
-        "TMPDIR": str(workdir / "tmp"),
+        "HOME": INSIDE if mode == "bwrap" else str(workdir),
+        "TMPDIR": "/tmp" if mode == "bwrap" else str(workdir / "tmp"),
         "LANG": "C.UTF-8",
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONHASHSEED": "0",
@@ -83,16 +155,33 @@ def sandbox_env(workdir: Path, threads: int, device: str) -> dict[str, str]:
     }
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
+    elif os.environ.get("LD_LIBRARY_PATH"):  # where some GPU images keep the driver libraries
+        env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
     return env
 
 
+def prepare_workdir(workdir: Path, mode: str) -> None:
+    """Let the unprivileged uid write the work folder (bwrap as root drops to it)."""
+    if mode == "bwrap" and os.geteuid() == 0:
+        for path in (workdir, *workdir.rglob("*")):
+            os.chown(path, UNPRIVILEGED, UNPRIVILEGED)
+
+
 def run_isolated(argv: list[str], workdir: Path, limits: Limits, timeout_s: float,
-                 env: dict[str, str], log_path: Path) -> SandboxResult:
+                 env: dict[str, str], log_path: Path, mode: str = "bwrap",
+                 device: str = "cpu", pass_fds: tuple[int, ...] = ()) -> SandboxResult:
+    """Run `argv` (paths as seen inside: use `INSIDE` for the work folder in bwrap mode)."""
     start = time.monotonic()
+    if mode == "bwrap":
+        argv = bwrap_argv(argv, workdir, device)
+        argv[argv.index("--clearenv") + 1:argv.index("--clearenv") + 1] = [
+            a for k, v in env.items() for a in ("--setenv", k, v)]
+        env = {"PATH": env["PATH"]}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=_limit_resources(limits), close_fds=True)
+                                preexec_fn=_limit_resources(limits), close_fds=True,
+                                pass_fds=pass_fds)
         timed_out = False
         try:
             proc.wait(timeout=timeout_s)

@@ -83,7 +83,7 @@ def test_cheater_gains_nothing(examples):
 
 # --- broken submissions -------------------------------------------------------------------------
 
-def _cases(reference: str, marker) -> dict[str, str]:
+def _cases(reference: str) -> dict[str, str]:
     trainer_def = "def trainer(model, criterion, optimizer, dataloader, epochs=5, verbose=False):\n"
     acc_def = "def accuracy(model, dataloader):\n"
     fwd_ret = "        return self.layers[-1](x)  # raw scores: no activation on the output layer"
@@ -103,18 +103,14 @@ def _cases(reference: str, marker) -> dict[str, str]:
                              "warnings.warn('deprecated!', DeprecationWarning)\n" + reference.replace(
                                  trainer_def, trainer_def + "    print('training...', file=sys.stderr)\n"
                                  "    warnings.warn('NNPACK is not supported')\n"),
-        "where_am_i": "import json, os, sys\nwith open(%r, 'a') as f:\n    f.write(json.dumps("
-                      "{'pid': os.getpid(), 'judge': 'autograder.judge' in sys.modules, "
-                      "'pytest': '_pytest' in sys.modules}) + '\\n')\n" % str(marker) + reference,
     }
 
 
 @pytest.fixture(scope="module")
 def broken(tmp_path_factory, reference_source):
     folder = tmp_path_factory.mktemp("broken")
-    marker = folder / "where.jsonl"
     paths = []
-    for name, source in _cases(reference_source, marker).items():
+    for name, source in _cases(reference_source).items():
         (folder / f"{name}.py").write_text(source)
         paths.append(folder / f"{name}.py")
     (folder / "essay.txt").write_text("I did not do the homework.")
@@ -128,8 +124,7 @@ def broken(tmp_path_factory, reference_source):
     data["assignments"]["03_network"]["probe_timeout_s"]["accuracy"] = 3
     config = folder / "grading_config.yaml"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
-    results = grade_many(paths, folder / "out", extra=("--config", config))
-    return results, marker
+    return grade_many(paths, folder / "out", extra=("--config", config))
 
 
 ALL = set(NAMES)
@@ -153,7 +148,7 @@ FITS = starts(ALL, "test_training", "test_heldout")
     ("wrong_assignment", ALL, "is assignment `04_digits_cnn`"),
 ])
 def test_broken_submission_costs_only_what_it_touches(broken, name, lost, reason):
-    results = broken[0][name]
+    results = broken[name]
     jsonschema.validate(results, SCHEMA)
     got = failed(results)
     assert set(got) == lost, sorted(set(got) ^ lost)
@@ -161,17 +156,25 @@ def test_broken_submission_costs_only_what_it_touches(broken, name, lost, reason
 
 
 def test_syntax_error_names_the_cell(broken):
-    got = failed(broken[0]["syntax_error"])
+    got = failed(broken["syntax_error"])
     assert all("of submission.py" in t or "syntax_error.py" in t for t in got.values())
 
 
 def test_warnings_and_stderr_cost_nothing(broken):
-    assert broken[0]["noisy_but_correct"]["score"] == MAX, failed(broken[0]["noisy_but_correct"])
+    assert broken["noisy_but_correct"]["score"] == MAX, failed(broken["noisy_but_correct"])
 
 
-def test_student_code_never_runs_in_the_grading_process(broken):
-    """Invariant 1: every import of the student's module happened outside the judge."""
-    lines = [json.loads(line) for line in broken[1].read_text().splitlines()]
+def test_student_code_never_runs_in_the_grading_process(tmp_path, reference_source):
+    """Invariant 1: every import of the student's module happened outside the judge's process.
+    Run without the OS sandbox, so the submission can leave a note on the host's disk at all."""
+    marker = tmp_path / "where.jsonl"
+    spy = tmp_path / "where_am_i.py"
+    spy.write_text("import json, os, sys\nwith open(%r, 'a') as f:\n    f.write(json.dumps("
+                   "{'pid': os.getpid(), 'judge': 'autograder.judge' in sys.modules, "
+                   "'pytest': '_pytest' in sys.modules}) + '\\n')\n" % str(marker) + reference_source)
+    results = grade_many([spy], tmp_path / "out", extra=("--sandbox", "none"))
+    assert results["where_am_i"]["score"] == MAX
+    lines = [json.loads(line) for line in marker.read_text().splitlines()]
     assert len(lines) >= 9  # once per probe
     assert not any(entry["judge"] or entry["pytest"] for entry in lines)
     assert os.getpid() not in {entry["pid"] for entry in lines}
