@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,8 +88,15 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
     dev = resolve_device(device or cfg.device)
     mode = sandbox or cfg.sandbox
     sandbox_stage.require(mode)
-    verdict = judge.run_judge(aid, submission.resolve(), device=dev, config_path=config_path,
-                              root=root, sandbox_mode=mode)
+    with tempfile.TemporaryDirectory(prefix="autograder-submission-") as private:
+        # grade a private copy: nothing that lies beside the submission can be picked up
+        copy = Path(private) / submission.name
+        try:
+            shutil.copyfile(submission, copy)
+        except OSError as exc:
+            raise UserError(f"cannot read {submission}: {exc.strerror}") from None
+        verdict = judge.run_judge(aid, copy, device=dev, config_path=config_path.resolve(),
+                                  root=root, sandbox_mode=mode)
     if verdict.errors or aid not in verdict.runs:
         raise GraderError("; ".join(verdict.errors) or "the hidden suite did not run")
     run = verdict.runs[aid]

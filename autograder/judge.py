@@ -152,8 +152,14 @@ class Collector:
 def run_judge(assignment_id: str, submission: Path, *, device: str, config_path: Path,
               root: Path, sandbox_mode: str) -> JudgeResult:
     collector = Collector()
-    args = [str(root / "tests" / "hidden" / assignment_id), "--submission", str(submission),
-            "--device", device, "--grading-config", str(config_path), "--sandbox", sandbox_mode, "-q",
+    hidden = root / "tests" / "hidden"
+    # Options as single `--name=value` tokens: these options are registered by a conftest, so
+    # pytest's early parse does not know them yet and would take a separate value for a test path,
+    # and then load any conftest.py lying beside the submission into this (trusted) process.
+    # --confcutdir stops conftest discovery at the hidden suite for the same reason.
+    args = [str(hidden / assignment_id), f"--submission={submission}", f"--device={device}",
+            f"--grading-config={config_path}", f"--sandbox={sandbox_mode}",
+            f"--confcutdir={hidden}", "-q",
             "--import-mode=importlib", "-p", "no:cacheprovider", "--rootdir", str(root),
             "-c", str(root / "pyproject.toml"), "-W", "ignore"]
     sink = io.StringIO()

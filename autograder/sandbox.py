@@ -105,7 +105,8 @@ def _ancestors(path: str) -> list[str]:
 def bwrap_argv(argv: list[str], workdir: Path, device: str) -> list[str]:
     """The bubblewrap command that runs `argv` (paths already as seen inside) in the sandbox."""
     cmd = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-           "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
+           "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox",
+           "--clearenv"]
     if os.geteuid() != 0:
         cmd.append("--unshare-user")  # without root, namespaces need a user namespace
     cmd += ["--ro-bind", "/usr", "/usr"]

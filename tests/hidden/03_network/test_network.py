@@ -10,11 +10,18 @@ CONTAINERS = ("torch.nn.modules.container.ModuleList", "torch.nn.modules.contain
 LINEAR = "torch.nn.modules.linear.Linear"
 
 
+def _models(ev, p) -> list:
+    models = ev.value("models", list)
+    check(len(models) == len(p.structure_sizes), "Network's layers: the probe's output was incomplete")
+    check(all(isinstance(m, dict) for m in models), "Network's layers: the probe's output was garbled")
+    return models
+
+
 def test_layers_are_registered_linear_modules__catches_plain_python_list(probe, p):
     """`self.layers` holds one nn.Linear per pair of sizes, in a container PyTorch can see
     (nn.ModuleList), so that model.parameters() finds every weight."""
     ev = probe("structure", "Network's layers")
-    for sizes, info in zip(p.structure_sizes, ev.value("models", list)):
+    for sizes, info in zip(p.structure_sizes, _models(ev, p)):
         kind = ev.value("layers_type", str, info)
         check(kind in CONTAINERS, f"Network({sizes}).layers is a {kind.rsplit('.', 1)[-1]}; use "
               "nn.ModuleList, or the optimizer never sees the layers' weights")
@@ -29,7 +36,7 @@ def test_layer_shapes_follow_sizes__catches_off_by_one_layers(probe, p):
     """Layer i maps sizes[i] -> sizes[i+1]: Network([3, 5, 2]) has exactly two layers, with weights
     of shape (5, 3) and (2, 5)."""
     ev = probe("structure", "Network's layer shapes")
-    for i, (sizes, info) in enumerate(zip(p.structure_sizes, ev.value("models", list))):
+    for i, (sizes, info) in enumerate(zip(p.structure_sizes, _models(ev, p))):
         n = len(ev.value("layer_types", list, info))
         check(n == len(sizes) - 1, f"Network({sizes}) should have {len(sizes) - 1} layers, found {n}")
         for j in range(n):
@@ -42,9 +49,13 @@ def test_layer_shapes_follow_sizes__catches_off_by_one_layers(probe, p):
 def test_parameter_count__catches_missing_or_extra_parameters(probe, p):
     """model.parameters() holds exactly the weights and biases of the linear layers."""
     ev = probe("structure", "Network's parameters")
-    for sizes, info in zip(p.structure_sizes, ev.value("models", list)):
+    for i, (sizes, info) in enumerate(zip(p.structure_sizes, _models(ev, p))):
         expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
         seen = ev.value("n_parameters", int, info)
+        # corroborate the count with the tensors themselves, which a report cannot leave out
+        tensors = sum(ev.tensor(f"m{i}.{k}{j}", dtype=None, what=f"layer {j}'s {k}").numel()
+                      for j in range(len(sizes) - 1) for k in "wb")
+        check(tensors == expected, f"Network({sizes})'s layers hold {tensors} numbers; expected {expected}")
         check(seen == expected, f"Network({sizes}) has {seen} trainable numbers; expected {expected}")
 
 
@@ -118,10 +129,18 @@ def test_default_activation_is_sigmoid(probe, p, plan, ref):
           "Network(sizes) with no activation argument should use sigmoid hidden layers")
 
 
-def test_unknown_activation_raises_valueerror(probe):
+def test_unknown_activation_raises_valueerror(probe, plan, ref):
     """Network(sizes, activation="swish") raises ValueError: a typo must not silently train a
     different network."""
     ev = probe("bad_activation", "Network(..., activation='swish')")
+    # The exception is the probe's report; it only counts beside a network that demonstrably
+    # computes (recomputed here from its own weights), so a forged report earns nothing.
+    x = plan.inputs["forward.x"][:, :3]
+    ws, bs = ref.weights(ev, "demo.", [3, 4, 2])
+    out = ev.tensor("demo.out", (len(x), 2), dtype=None, what="the output of Network([3, 4, 2])").float()
+    check(any(torch.allclose(out, ref.forward(ws, bs, "sigmoid", x, activate_last=last), atol=1e-4)
+              for last in (False, True)),
+          "Network([3, 4, 2]) does not compute a sigmoid network from its own weights")
     if not ev.value("raised", bool):
         fail("Network(..., activation='swish') did not raise; raise ValueError for an unknown name")
     check(ev.value("is_value_error", bool), "Network(..., activation='swish') raised "

@@ -55,10 +55,11 @@ def _losses(ev, epochs):
     return items
 
 
-def test_trainer_returns_python_floats__catches_graph_kept_alive(probe, p):
+def test_trainer_returns_python_floats__catches_graph_kept_alive(probe, p, ref):
     """Each epoch's loss is a plain Python float. Summing loss tensors instead of loss.item()
     keeps every batch's computation graph in memory."""
     ev = probe("replay_classification", "trainer's return value")
+    _state(ev, ref, "classification")  # the trained model must be there: a report alone is not enough
     for i, item in enumerate(_losses(ev, p.replay.epochs)):
         kind = ev.value("type", str, item)
         if kind != "builtins.float":

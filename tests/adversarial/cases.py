@@ -1,0 +1,234 @@
+"""Hostile submissions of 03_network, each built from the reference solution plus an attack.
+
+A case is `(source, lost, reason)`: the checks it must lose (exactly) and words its feedback must
+contain. `lost` is None where the attack breaks the probe in ways that vary; those cases assert
+"no more points than the same bug without the attack" instead.
+"""
+import textwrap
+
+TRAINER_DEF = "def trainer(model, criterion, optimizer, dataloader, epochs=5, verbose=False):\n"
+ACCURACY_DEF = "def accuracy(model, dataloader):\n"
+FORWARD_RETURN = "        return self.layers[-1](x)  # raw scores: no activation on the output layer"
+ZERO_GRAD = "            optimizer.zero_grad()\n"
+
+
+def in_function(source: str, definition: str, code: str) -> str:
+    """Insert `code` as the first statements of the function defined by `definition`."""
+    assert source.count(definition) == 1
+    return source.replace(definition, definition + textwrap.indent(textwrap.dedent(code), "    "))
+
+
+def at_import(source: str, code: str) -> str:
+    return source + "\n" + textwrap.dedent(code) + "\n"
+
+
+def without_zero_grad(source: str) -> str:
+    assert source.count(ZERO_GRAD) == 1
+    return source.replace(ZERO_GRAD, "")
+
+
+def cases(ref: str, names: list[str], ctx: dict) -> dict:
+    """`ctx`: host paths and ports the attacks aim at (the test creates them)."""
+    ALL = set(names)
+
+    def starts(*prefixes):
+        return {n for n in names if n.startswith(prefixes)}
+
+    ACCURACY = starts("test_accuracy")
+    TRAINER = starts("test_trainer", "test_training", "test_heldout")
+    FORWARD = starts("test_forward", "test_default")
+    FITS = starts("test_training", "test_heldout")
+    BOB = {n for n in names if n.startswith("test_trainer_matches_reference")} | {
+        "test_training_lowers_loss__catches_no_learning[digits]",
+        "test_heldout_accuracy__catches_a_network_that_does_not_generalise[digits]"}
+    return {
+        # --- stopping the program -------------------------------------------------------------
+        "exit_at_import": (at_import(ref, "import sys\nsys.exit(0)"), ALL, "sys.exit(0) was called"),
+        "os_exit_in_accuracy": (in_function(ref, ACCURACY_DEF, "import os\nos._exit(0)\n"),
+                                ACCURACY, "os._exit()"),
+        "sigkill_self": (in_function(ref, ACCURACY_DEF, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"),
+                         ACCURACY, "killed by SIGKILL"),
+        "sigkill_parent": (in_function(ref, TRAINER_DEF, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"),
+                           TRAINER | ACCURACY, "killed"),
+        # --- rigged comparisons ---------------------------------------------------------------
+        "always_true_eq": (in_function(ref, ACCURACY_DEF, """
+            class AlwaysEqual(float):
+                def __eq__(self, other): return True
+                def __ne__(self, other): return False
+                __hash__ = float.__hash__
+            return AlwaysEqual(1.0)
+            """), ACCURACY, "accuracy() returned 1.0000"),
+        "rigged_float_losses": (ref.replace("    return history\n", textwrap.indent(textwrap.dedent("""
+            class Rigged(float):
+                def __eq__(self, other): return True
+                def __float__(self): return 0.0
+                __hash__ = float.__hash__
+            return [Rigged(v) for v in history]
+            """), "    "), 1), starts("test_trainer_returns"), "return Python floats"),
+        "tensor_subclass_output": (ref.replace(FORWARD_RETURN, textwrap.indent(textwrap.dedent("""
+            class Liar(torch.Tensor):
+                def __eq__(self, other): return True
+            return torch.zeros(len(x), self.layers[-1].out_features).as_subclass(Liar)"""), "        ").lstrip("\n")),
+            FORWARD | FITS | {"test_unknown_activation_raises_valueerror"}, "forward"),
+        # --- patching what checks the answers: gains nothing over the same bug without it -----
+        "patched_torch": (at_import(without_zero_grad(ref), """
+            torch.allclose = lambda *a, **k: True
+            torch.equal = lambda *a, **k: True
+            torch.Tensor.__eq__ = lambda self, other: torch.ones_like(self, dtype=torch.bool)
+            torch.testing.assert_close = lambda *a, **k: None
+            """), BOB | {"test_accuracy_matches_judge_count__catches_missing_eval_mode"}, "zero_grad()"),
+        "patched_pytest": (at_import(without_zero_grad(ref), """
+            import pytest, _pytest.outcomes
+            pytest.fail = _pytest.outcomes.fail = lambda *a, **k: None
+            pytest.approx = lambda *a, **k: type("Any", (), {"__eq__": lambda s, o: True})()
+            """), BOB, "zero_grad()"),
+        "patched_builtins": (at_import(without_zero_grad(ref), """
+            import builtins
+            builtins.isinstance = lambda obj, kind: True
+            builtins.len = lambda obj: 1
+            """), None, ""),
+        "patched_harness": (at_import("raise_me = NotImplementedError\n", """
+            import json, sys
+            harness = sys.modules.get("__main__")
+            def fake(path, obj):
+                with open(path, "w") as f:
+                    json.dump({"status": "ok", "data": {"models": [], "losses": [], "value": 1.0,
+                               "calls": [], "raised": True, "is_value_error": True,
+                               "returned_type": "builtins.list", "type": "builtins.float",
+                               "requires_grad": False, "grads_left": False}}, f)
+            if harness is not None:
+                harness._write_json = fake
+            """), ALL, ""),
+        "fake_score_output": (at_import(without_zero_grad(ref), """
+            import json, sys
+            print("Score: 28/28 -- all tests passed")
+            print(json.dumps({"score": 28, "tests": []}))
+            print('{"status": "ok", "data": {}}', file=sys.stderr)
+            """), BOB, "zero_grad()"),
+        # --- looking for secrets --------------------------------------------------------------
+        "stack_walking": (in_function(ref, TRAINER_DEF, """
+            import inspect, sys
+            found = []
+            frame = sys._getframe()
+            while frame is not None:
+                found += [k for k in frame.f_locals if "held" in k or "secret" in k or "label" in k]
+                frame = frame.f_back
+            found += [k for f in inspect.stack() for k in f.frame.f_locals if "held" in k]
+            raise RuntimeError(f"stack secrets found: {sorted(set(found))}")
+            """), TRAINER, "stack secrets found: []"),
+        "read_repository": (in_function(ref, ACCURACY_DEF, f"""
+            import glob, os
+            targets = {ctx['repo_paths']!r} + ["../grading_config.yaml", "../../grading_config.yaml",
+                       os.path.expanduser("~/.bash_history"), "/root/.bash_history", "/etc/passwd"]
+            # directories above the read-only Python environment exist as empty mount points:
+            # count a directory only if it shows anything besides that environment
+            readable = [t for t in targets if os.path.isfile(t) or os.path.isdir(t) and
+                        set(os.listdir(t)) - {{".venv", ".pyenv"}}]
+            readable += [p for depth in range(1, 5)
+                         for p in glob.glob("/" + "*/" * depth + "grading_config.yaml")]
+            raise RuntimeError(f"readable: {{readable}}")
+            """), ACCURACY, "readable: []"),
+        "inputs_hold_no_labels": (in_function(ref, ACCURACY_DEF, """
+            from safetensors import safe_open
+            with safe_open("inputs.safetensors", "pt") as f:
+                keys = sorted(k for k in f.keys() if "held" in k or "secret" in k)
+            raise RuntimeError(f"held-out keys: {keys}")
+            """), ACCURACY, "held-out keys: []"),
+        "detect_grader": (in_function(ref, ACCURACY_DEF, """
+            import json, os, socket
+            seen = {"uid": os.getuid(), "cwd": os.getcwd(), "env": sorted(os.environ),
+                    "root": sorted(os.listdir("/")), "host": socket.gethostname()}
+            raise RuntimeError("sees " + json.dumps(seen))
+            """), ACCURACY, '"uid": 65534'),
+        # --- tampering with results -----------------------------------------------------------
+        "write_results_json": (at_import(ref, f"""
+            import json, os, time
+            fake = json.dumps({{"score": 999, "tests": []}})
+            for target in ["results.json"] + {ctx['result_targets']!r}:
+                try:
+                    with open(target, "w") as f:
+                        f.write(fake)
+                except OSError:
+                    pass
+            if os.fork() == 0:  # a watcher that keeps rewriting after the probe returns
+                for _ in range(30):
+                    for target in {ctx['result_targets']!r}:
+                        try:
+                            with open(target, "w") as f:
+                                f.write(fake)
+                        except OSError:
+                            pass
+                    time.sleep(0.2)
+                os._exit(0)
+            """), set(), ""),
+        "shipped_conftest": (ref, set(), ""),  # the test writes conftest.py etc. beside it
+        "pickle_instead_of_tensors": (in_function(ref, TRAINER_DEF, f"""
+            import json, os, pickle, sys
+            class Payload:
+                def __reduce__(self):
+                    return (open, ({ctx['pickle_marker']!r}, "w"))
+            name = next(n for n in ("replay_classification", "replay_regression", "fit_gaussians", "fit_digits")
+                        if not os.path.exists(f"out/{{n}}.json"))
+            with open(f"out/{{name}}.safetensors", "wb") as f:
+                pickle.dump(Payload(), f)
+            with open(f"out/{{name}}.json", "w") as f:
+                json.dump({{"status": "ok", "data": {{"returned_type": "builtins.list", "losses": []}}}}, f)
+            os._exit(0)
+            """), TRAINER, "tensors could not be read"),
+        "deeply_nested_json": (in_function(ref, TRAINER_DEF, """
+            import os
+            name = next(n for n in ("replay_classification", "replay_regression", "fit_gaussians", "fit_digits")
+                        if not os.path.exists(f"out/{n}.json"))
+            with open(f"out/{name}.json", "w") as f:
+                f.write('{"status": "ok", "data": ' + "[" * 100000 + "]" * 100000 + "}")
+            os._exit(0)
+            """), TRAINER, "could not be read"),
+        # --- the network and resources ----------------------------------------------------------
+        "connect_localhost": (at_import(ref, f"""
+            import socket
+            try:
+                with socket.create_connection(("127.0.0.1", {ctx['port']}), timeout=2) as s:
+                    s.sendall(b"LEAKED")
+            except OSError:
+                pass
+            """), set(), ""),
+        "fork_storm": (in_function(ref, ACCURACY_DEF, """
+            import os, time
+            children = 0
+            try:
+                for _ in range(300):  # bounded even if the process limit were missing
+                    if os.fork() == 0:
+                        time.sleep(60)
+                        os._exit(0)
+                    children += 1
+            except OSError as exc:
+                raise RuntimeError(f"fork refused after {children} children: {exc}")
+            raise RuntimeError(f"forked all {children} children")
+            """), ACCURACY, "fork refused after"),
+        "memory_bomb": (in_function(ref, ACCURACY_DEF, """
+            hoard = []
+            for _ in range(20):  # 20 x 1 GiB of address space at most, untouched: safe without limits
+                hoard.append(torch.empty(256 * 1024 * 1024))
+            raise RuntimeError(f"allocated {len(hoard)} GiB")
+            """), ACCURACY, "memory"),
+        "c_extension_loop": (in_function(ref, ACCURACY_DEF, """
+            a = torch.randn(1500, 1500)
+            while True:
+                a = torch.mm(a, a).clamp_(-1, 1)
+            """), ACCURACY, "did not finish within"),
+        "sleep_forever": (in_function(ref, ACCURACY_DEF, "import time\ntime.sleep(10 ** 6)\n"),
+                          ACCURACY, "did not finish within"),
+        "huge_file": (in_function(ref, ACCURACY_DEF, """
+            block = b"x" * (1 << 20)
+            with open("huge.bin", "wb") as f:
+                for _ in range(1024):  # 1 GiB at most
+                    f.write(block)
+            """), ACCURACY, "File too large"),
+        # --- garbage outputs ------------------------------------------------------------------
+        "inf_outputs": (ref.replace(FORWARD_RETURN, "        return self.layers[-1](x) + float('inf')"),
+                        FORWARD | FITS | {"test_unknown_activation_raises_valueerror"}, "NaN or infinite"),
+        "float64_outputs": (ref.replace(FORWARD_RETURN, "        return self.layers[-1](x).double()"),
+                            FORWARD, "dtype torch.float64"),
+        "enormous_output": (ref.replace(FORWARD_RETURN, "        return torch.zeros(40_000_000) if self.layers[0].in_features == 5 else self.layers[-1](x)"),
+                            FORWARD, "Error while serializing"),  # over the file-size limit
+    }

@@ -1,0 +1,131 @@
+"""Hostile submissions, graded in one batch under the real sandbox: each gets exactly the outcome
+it deserves, with the reason, and leaves the host untouched. See cases.py for the attacks."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autograder.config import load_config
+from autograder.extract import extract
+from kit import ROOT, grade_many
+
+import cases as attacks  # tests/adversarial is put on sys.path below
+
+CFG = load_config(ROOT / "grading_config.yaml").assignment("03_network")
+NAMES = list(CFG.tests)
+_SOLUTION = ROOT / "solutions/03_network/03_network.ipynb"
+CASE_NAMES = list(attacks.cases(extract(_SOLUTION, _SOLUTION, "03_network").source, NAMES,
+                                {"port": 0, "repo_paths": [], "result_targets": [], "pickle_marker": ""}))
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (.ci/run installs it)")
+
+
+def _failed(results) -> dict[str, str]:
+    return {t["extra_data"]["check"]: t["output"] for t in results["tests"] if t["status"] == "failed"}
+
+
+def _nobody_processes() -> list[str]:
+    out = subprocess.run(["ps", "-u", "65534", "-o", "pid=,comm="], capture_output=True, text=True)
+    return out.stdout.split("\n")[:-1] if out.stdout.strip() else []
+
+
+@pytest.fixture(scope="module")
+def attack(tmp_path_factory, reference_source):
+    folder = tmp_path_factory.mktemp("hostile")
+    out = folder / "out"
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    listener.settimeout(0.5)
+    ctx = {
+        "port": listener.getsockname()[1],
+        "repo_paths": [str(ROOT / "grading_config.yaml"), str(ROOT / "tests/hidden/03_network/conftest.py"),
+                       str(ROOT / "solutions/03_network/03_network.ipynb"), str(ROOT), str(Path.home())],
+        "result_targets": [str(out / "write_results_json" / "results.json"), str(out / "results.json"),
+                           str(folder / "results.json")],
+        "pickle_marker": str(folder / "PICKLE_RAN"),
+    }
+    table = attacks.cases(reference_source, NAMES, ctx)
+    paths = []
+    for name, (source, _, _) in table.items():
+        (folder / f"{name}.py").write_text(source)
+        paths.append(folder / f"{name}.py")
+    # a submission that ships files beside it: pytest and Python must ignore them all
+    for shipped in ("conftest.py", "sitecustomize.py", "usercustomize.py"):
+        (folder / shipped).write_text(f"open({str(folder / 'SHIPPED_RAN')!r}, 'w').write('{shipped}')\n")
+    (folder / "pytest.ini").write_text("[pytest]\naddopts = --collect-only\n")
+    data = yaml.safe_load((ROOT / "grading_config.yaml").read_text())
+    data["assignments"]["03_network"]["probe_timeout_s"]["accuracy"] = 5
+    config = folder / "grading_config.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    before = set(_nobody_processes())
+    results = grade_many(paths, out, extra=("--config", config))
+    arrived = []
+    try:
+        while True:
+            conn, _ = listener.accept()
+            arrived.append(conn.recv(100))
+    except OSError:
+        pass
+    listener.close()
+    return {"results": results, "table": table, "folder": folder, "out": out, "arrived": arrived,
+            "leftover": set(_nobody_processes()) - before}
+
+
+def test_at_least_twenty_attacks(attack):
+    assert len(attack["table"]) >= 20
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_attack_gets_exactly_what_it_deserves(attack, name):
+    _, lost, reason = attack["table"][name]
+    results = attack["results"][name]
+    failed = _failed(results)
+    if lost is None:  # the attack breaks the probe unpredictably: it may only lose, never gain
+        bob = attack["results"]["fake_score_output"]  # the same bug, no attack on the checker
+        assert results["score"] <= bob["score"]
+        return
+    assert set(failed) == lost, sorted(set(failed) ^ lost)
+    assert results["score"] == CFG.max_points - sum(CFG.tests[n].points for n in lost)
+    if reason:
+        assert any(reason in text for text in failed.values()), list(failed.values())[:2]
+
+
+def test_results_json_cannot_be_overwritten(attack):
+    written = json.loads((attack["out"] / "write_results_json" / "results.json").read_text())
+    assert written["score"] == CFG.max_points and written["tests"]
+    assert not (attack["out"] / "results.json").exists()
+    assert not (attack["folder"] / "results.json").exists()
+
+
+def test_nothing_reaches_the_network(attack):
+    assert attack["arrived"] == []
+
+
+def test_shipped_conftest_and_sitecustomize_never_run(attack):
+    assert not (attack["folder"] / "SHIPPED_RAN").exists()
+
+
+def test_pickle_is_never_unpickled(attack):
+    assert not (attack["folder"] / "PICKLE_RAN").exists()
+
+
+def test_no_process_outlives_the_grading(attack):
+    assert not attack["leftover"], attack["leftover"]
+
+
+def test_what_a_submission_can_see(attack):
+    """The sandbox shows student code a minimal world: uid 65534, /sandbox, a few variables."""
+    text = _failed(attack["results"]["detect_grader"])["test_accuracy_matches_judge_count__catches_missing_eval_mode"]
+    seen = json.loads(text.split("sees ", 1)[1].split("\n")[0])
+    assert seen["uid"] == 65534 and seen["cwd"] == "/sandbox"
+    assert set(seen["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED",
+                                "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTORCH_NVML_BASED_CUDA_CHECK",
+                                "MPLBACKEND", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH",
+                                "PWD", "TORCHINDUCTOR_CACHE_DIR"}  # set by bwrap and by torch itself
+    assert seen["host"] == "sandbox"
+    assert "tests" not in seen["root"] and "solutions" not in seen["root"]
