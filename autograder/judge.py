@@ -56,6 +56,18 @@ class JudgeResult:
     seconds: float = 0.0
 
 
+def load_probes(assignment_dir: Path):
+    """An assignment's probes.py as a module of the judge (trusted: the kit's own file, never the
+    sandbox's copy), so the judge builds the very same fixed models the probes use."""
+    import importlib.util
+
+    path = Path(assignment_dir) / "probes.py"
+    spec = importlib.util.spec_from_file_location(f"probes_{Path(assignment_dir).name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"

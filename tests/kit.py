@@ -42,3 +42,20 @@ def patched_submissions(reference: str, manifest: dict, folder: Path) -> list[Pa
         path.write_text(source)
         paths.append(path)
     return paths
+
+
+def load_manifests(kind: str) -> dict[str, dict]:
+    """tests/<kind>/<assignment>/<kind>.yaml for every assignment, e.g. kind="mutants"."""
+    import yaml
+    return {path.parent.name: yaml.safe_load(path.read_text())
+            for path in sorted((ROOT / "tests" / kind).glob(f"*/{kind}.yaml"))}
+
+
+def grade_manifests(manifests: dict, reference_sources: dict, tmp_path_factory, kind: str) -> dict:
+    """Grade every manifest entry (one grader process per assignment): {aid: {name: results}}."""
+    results = {}
+    for aid, manifest in manifests.items():
+        folder = tmp_path_factory.mktemp(f"{kind}-{aid}")
+        paths = patched_submissions(reference_sources[aid], manifest, folder)
+        results[aid] = grade_many(paths, folder / "out", assignment=aid)
+    return results

@@ -5,24 +5,17 @@ outcome genuinely straddles a threshold for that bug, the checks it may fail eit
 (`may_fail`, each with the evidence). Everything else must pass.
 """
 import pytest
-import yaml
 
 from autograder.config import load_config
-from kit import ROOT, grade_many, patched_submissions
+from kit import ROOT, grade_manifests, load_manifests
 
-MANIFESTS = {path.parent.name: yaml.safe_load(path.read_text())
-             for path in sorted((ROOT / "tests/mutants").glob("*/mutants.yaml"))}
+MANIFESTS = load_manifests("mutants")
 CASES = [(aid, name) for aid, manifest in MANIFESTS.items() for name in manifest]
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, reference_sources):
-    results = {}
-    for aid, manifest in MANIFESTS.items():
-        folder = tmp_path_factory.mktemp(f"mutants-{aid}")
-        paths = patched_submissions(reference_sources[aid], manifest, folder)
-        results[aid] = grade_many(paths, folder / "out", assignment=aid)
-    return results
+    return grade_manifests(MANIFESTS, reference_sources, tmp_path_factory, "mutants")
 
 
 @pytest.mark.parametrize("aid", list(MANIFESTS))

@@ -1,23 +1,16 @@
 """Correct solutions written differently from the reference score full marks, in every assignment."""
 import pytest
-import yaml
 
 from autograder.config import load_config
-from kit import ROOT, grade_many, patched_submissions
+from kit import ROOT, grade_manifests, load_manifests
 
-MANIFESTS = {path.parent.name: yaml.safe_load(path.read_text())
-             for path in sorted((ROOT / "tests/variants").glob("*/variants.yaml"))}
+MANIFESTS = load_manifests("variants")
 CASES = [(aid, name) for aid, manifest in MANIFESTS.items() for name in manifest]
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, reference_sources):
-    results = {}
-    for aid, manifest in MANIFESTS.items():
-        folder = tmp_path_factory.mktemp(f"variants-{aid}")
-        paths = patched_submissions(reference_sources[aid], manifest, folder)
-        results[aid] = grade_many(paths, folder / "out", assignment=aid)
-    return results
+    return grade_manifests(MANIFESTS, reference_sources, tmp_path_factory, "variants")
 
 
 def test_every_assignment_with_training_has_variants():

@@ -24,6 +24,12 @@ def plan(submission_run):
 
 
 @pytest.fixture
+def p(submission_run):
+    """The assignment's parameters from grading_config.yaml, as their typed model."""
+    return submission_run.params
+
+
+@pytest.fixture
 def probe(submission_run):
     """probe(name, what) -> Evidence; fails the test with the probe's reason if it did not run."""
     def get(name: str, what: str) -> Evidence:

@@ -3,7 +3,6 @@
 Trusted code. Held-out labels and held-out inputs never leave this process: the fit probes return the
 trained weights, and the judge runs the forward pass and counts correct answers itself.
 """
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,20 +14,14 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.config import GradingConfig
 from autograder.evidence import Evidence
+from autograder.judge import load_probes
 from autograder.probe import Plan, ProbeSpec
 
 AID = "03_network"
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
 
 
-def _load_probes():
-    spec = importlib.util.spec_from_file_location("probes_03_network", Path(__file__).with_name("probes.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-probes = _load_probes()
+probes = load_probes(Path(__file__).parent)
 
 
 # --- the judge's reference computations ---------------------------------------------------------
@@ -185,12 +178,6 @@ def make_plan(cfg: GradingConfig, device: str) -> Plan:
 @pytest.fixture(name="make_plan", scope="session")
 def _make_plan():
     return make_plan
-
-
-@pytest.fixture
-def p(submission_run):
-    """This assignment's parameters from grading_config.yaml."""
-    return submission_run.params
 
 
 @pytest.fixture

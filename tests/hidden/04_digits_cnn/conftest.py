@@ -3,7 +3,6 @@
 Trusted code. The digit generator is the one students were given, taken from the solution notebook's
 setup cell. Held-out labels never leave this process.
 """
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,19 +12,13 @@ import torch
 
 from autograder.config import GradingConfig, repo_root, solution_path
 from autograder.extract import setup_source
+from autograder.judge import load_probes
 from autograder.probe import Plan, ProbeSpec
 
 AID = "04_digits_cnn"
 
 
-def _load_probes():
-    spec = importlib.util.spec_from_file_location("probes_04_digits_cnn", Path(__file__).with_name("probes.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-probes = _load_probes()
+probes = load_probes(Path(__file__).parent)
 
 
 def _generator(cfg: GradingConfig):
@@ -74,11 +67,6 @@ def nearest_labels(images: torch.Tensor, plan: Plan) -> torch.Tensor:
 @pytest.fixture(name="make_plan", scope="session")
 def _make_plan():
     return make_plan
-
-
-@pytest.fixture
-def p(submission_run):
-    return submission_run.params
 
 
 @pytest.fixture
