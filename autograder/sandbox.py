@@ -109,7 +109,9 @@ def bwrap_argv(argv: list[str], workdir: Path, device: str) -> list[str]:
            "--clearenv"]
     if os.geteuid() != 0:
         cmd.append("--unshare-user")  # without root, namespaces need a user namespace
-    cmd += ["--ro-bind", "/usr", "/usr"]
+    # Mounts apply in order and a later one hides what is under it: the private /tmp comes first,
+    # so an environment that itself lives under /tmp (a CI checkout) is bound on top of it.
+    cmd += ["--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
         if os.path.islink(top):
             cmd += ["--symlink", os.readlink(top), top]
@@ -125,12 +127,11 @@ def bwrap_argv(argv: list[str], workdir: Path, device: str) -> list[str]:
     made: set[str] = set()
     for root in roots:
         for parent in _ancestors(root + "/x"):
-            if parent not in made and not parent.startswith("/usr"):
+            if parent not in made and not parent.startswith("/usr") and parent != "/tmp":
                 cmd += ["--perms", "0755", "--dir", parent]
                 made.add(parent)
         cmd += ["--ro-bind", root, root]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-            "--bind", str(workdir), INSIDE, "--chdir", INSIDE]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--bind", str(workdir), INSIDE, "--chdir", INSIDE]
     if device == "cuda":  # GPU passthrough: the NVIDIA device nodes and what the driver reads
         for node in sorted(Path("/dev").glob("nvidia*")):
             cmd += ["--dev-bind", str(node), str(node)]
