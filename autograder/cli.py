@@ -77,11 +77,10 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
     from autograder import grade as grade_stage
     from autograder import report
     from autograder.config import load_config
-    from autograder.sandbox import UNPROTECTED, require
+    from autograder.sandbox import UNPROTECTED
 
     with _reported():
-        mode = sandbox or load_config(config).sandbox
-        require(mode)
+        mode = sandbox or load_config(config).sandbox  # grade.main checks that it can run
         if mode == "none":
             errors.print(f"[bold red]WARNING:[/] {UNPROTECTED}", highlight=False)
         rows = []

@@ -183,7 +183,7 @@ def _wait(pid: int, timeout: float) -> tuple[bool, int]:
 
 def _run_probe(spec: dict, plan: dict, inputs: dict, probes) -> None:
     name = spec["name"]
-    for suffix in (".json", ".safetensors", ".status.json", ".log"):
+    for suffix in (".json", ".safetensors", ".log"):
         try:
             os.remove(f"{OUT}/{name}{suffix}")
         except FileNotFoundError:
@@ -230,7 +230,6 @@ def _run_probe(spec: dict, plan: dict, inputs: dict, probes) -> None:
         pass
     if not finished:
         os.waitpid(pid, 0)
-    _write_json(f"{OUT}/{name}.status.json", record)
     if channel is not None:
         _forward(channel, name, record, plan["max_output_bytes"])
 

@@ -168,18 +168,18 @@ def _read_outcome(record: _Record | None, spec: ProbeSpec, log: str, extraction:
                             log=log)
     if not isinstance(status, dict):
         status = {}
-    seconds = float(status.get("seconds", 0)) if isinstance(status, dict) and isinstance(
-        status.get("seconds"), (int, float)) else 0.0
-    if isinstance(status, dict) and status.get("status") == "timeout":
+    seconds = status.get("seconds")
+    seconds = float(seconds) if isinstance(seconds, (int, float)) else 0.0
+    if status.get("status") == "timeout":
         return ProbeOutcome(name, "timeout", f"your code did not finish within {spec.timeout_s:g} s "
                             "(an infinite loop, or far too much work?)", seconds=seconds, log=log)
     if not isinstance(result, dict) or result.get("status") not in ("ok", "error"):
-        if isinstance(status, dict) and isinstance(status.get("signal"), int):
+        if isinstance(status.get("signal"), int):
             sig = status["signal"]
             why = _SIGNALS.get(sig, f"signal {sig}")
             return ProbeOutcome(name, "crashed", f"the process running your code was killed by {why}",
                                 seconds=seconds, log=log)
-        code = status.get("exit_code") if isinstance(status, dict) else None
+        code = status.get("exit_code")
         if result is None:
             return ProbeOutcome(name, "crashed", f"the process running your code exited (code "
                                 f"{code}) before the check finished: does your code call "

@@ -97,16 +97,15 @@ def require(mode: str) -> None:
                         "protect.")
 
 
-def _ancestors(path: str) -> list[str]:
-    parts = Path(path).parts[1:-1]
-    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def bwrap_argv(argv: list[str], workdir: Path, device: str) -> list[str]:
-    """The bubblewrap command that runs `argv` (paths already as seen inside) in the sandbox."""
+def bwrap_argv(argv: list[str], workdir: Path, device: str,
+               env: dict[str, str] | None = None) -> list[str]:
+    """The bubblewrap command that runs `argv` (paths already as seen inside) in the sandbox,
+    with exactly the variables of `env`."""
     cmd = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox",
            "--clearenv"]
+    for key, value in (env or {}).items():
+        cmd += ["--setenv", key, value]
     if os.geteuid() != 0:
         cmd.append("--unshare-user")  # without root, namespaces need a user namespace
     # Mounts apply in order and a later one hides what is under it: the private /tmp comes first,
@@ -126,7 +125,7 @@ def bwrap_argv(argv: list[str], workdir: Path, device: str) -> list[str]:
     roots = sorted(r for r in roots if not r.startswith("/usr/") and r != "/usr")
     made: set[str] = set()
     for root in roots:
-        for parent in _ancestors(root + "/x"):
+        for parent in map(str, reversed(Path(root).parents[:-1])):  # outermost first, not "/"
             if parent not in made and not parent.startswith("/usr") and parent != "/tmp":
                 cmd += ["--perms", "0755", "--dir", parent]
                 made.add(parent)
@@ -175,10 +174,8 @@ def run_isolated(argv: list[str], workdir: Path, limits: Limits, timeout_s: floa
     """Run `argv` (paths as seen inside: use `INSIDE` for the work folder in bwrap mode)."""
     start = time.monotonic()
     if mode == "bwrap":
-        argv = bwrap_argv(argv, workdir, device)
-        argv[argv.index("--clearenv") + 1:argv.index("--clearenv") + 1] = [
-            a for k, v in env.items() for a in ("--setenv", k, v)]
-        env = {"PATH": env["PATH"]}
+        argv = bwrap_argv(argv, workdir, device, env)
+        env = {"PATH": env["PATH"]}  # for finding bwrap itself
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
