@@ -102,7 +102,7 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
     run = verdict.runs[aid]
     outcomes = {n: (o.passed, o.message, o.doc) for n, o in verdict.outcomes.items()}
     graded = score.score(outcomes, acfg.tests)
-    notes, failure = run.extraction.notes, run.extraction.failure
+    notes, failure = run.extraction.notes + run.notes, run.extraction.failure
     seconds = time.monotonic() - start
     results = report.results_dict(graded, execution_time=seconds, notes=notes, failure=failure,
                                   assignment_id=aid, submission=submission.name)

@@ -76,18 +76,22 @@ def _import_student():
     return module
 
 
-def _run_child(spec: dict, plan: dict, inputs: dict, probes) -> None:
+def _seed(plan: dict) -> None:
     import random
 
-    import numpy as np
-    import torch
-    from safetensors.torch import save_file
-
-    name = spec["name"]
     seed = plan["seed"]
     random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    if plan.get("torch", True):
+        import numpy as np
+        import torch
+
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+
+def _run_child(spec: dict, plan: dict, inputs: dict, probes) -> None:
+    name = spec["name"]
+    _seed(plan)
     result: dict = {"status": "error"}
     try:
         student = _import_student()
@@ -95,12 +99,14 @@ def _run_child(spec: dict, plan: dict, inputs: dict, probes) -> None:
         result.update(stage="import", **_describe(exc))
         _write_json(f"{OUT}/{name}.json", result)
         return
-    torch.manual_seed(seed)  # the student's import may have drawn random numbers
+    _seed(plan)  # the student's import may have drawn random numbers
     try:
         fn = getattr(probes, spec["function"])
         data, tensors = fn(student, spec["args"], inputs, plan["device"])
-        blob = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-        if blob:
+        if tensors:
+            from safetensors.torch import save_file
+
+            blob = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
             save_file(blob, f"{OUT}/{name}.safetensors.tmp")
             os.replace(f"{OUT}/{name}.safetensors.tmp", f"{OUT}/{name}.safetensors")
         result = {"status": "ok", "data": data}
@@ -271,17 +277,21 @@ def main(workdir: str) -> None:
     _drop_privileges(plan.get("drop_to_uid"))
     _make_undumpable()
     os.makedirs(OUT, exist_ok=True)
-    import torch
-    from safetensors.torch import load_file
+    inputs, version = {}, None
+    if plan.get("torch", True):
+        import torch
+        from safetensors.torch import load_file
 
-    # One thread: fork is only safe before a thread pool exists, and results stay bit-exact.
-    torch.set_num_threads(plan["threads"])
-    _warm_up()
-    inputs = load_file("inputs.safetensors") if os.path.exists("inputs.safetensors") else {}
+        # One thread: fork is only safe before a thread pool exists, and results stay bit-exact.
+        torch.set_num_threads(plan["threads"])
+        _warm_up()
+        if os.path.exists("inputs.safetensors"):
+            inputs = load_file("inputs.safetensors")
+        version = torch.__version__
     import probes
 
     # No CUDA call here: a CUDA context must not exist before fork; each child makes its own.
-    _write_json(f"{OUT}/_ready.json", {"torch": torch.__version__})
+    _write_json(f"{OUT}/_ready.json", {"torch": version})
     for spec in plan["probes"]:
         _run_probe(spec, plan, inputs, probes)
     _write_json(f"{OUT}/_done.json", {"ok": True})

@@ -23,6 +23,7 @@ from autograder import sandbox
 from autograder.probe import Plan, ProbeRun, run_probes
 
 _RUNS = pytest.StashKey[dict]()
+FEEDBACK = "feedback"  # record_property name under which a passing test leaves its feedback
 # Plans depend only on the config and the device, so a process grading many submissions (a batch, or
 # `grade a b c`) builds each one once; 04's generated images cost seconds.
 _PLANS: dict[tuple, Plan] = {}
@@ -37,6 +38,8 @@ class SubmissionRun:
     plan: Plan
     probes: ProbeRun
     params: object = None
+    notes: list[str] = field(default_factory=list)  # the judge's remarks on the whole submission
+    memo: dict = field(default_factory=dict)        # what an assignment's fixtures compute once
 
 
 @dataclass
@@ -149,7 +152,9 @@ class Collector:
                 return  # keep the first failure (setup before teardown)
             doc = (getattr(item.obj, "__doc__", None) or "").strip()
             if report.passed and report.when == "call":
-                self.result.outcomes[name] = TestOutcome(name, True, "", doc, report.duration)
+                # a passing test may still have feedback, left with record_property("feedback", ...)
+                said = dict(report.user_properties).get(FEEDBACK, "")
+                self.result.outcomes[name] = TestOutcome(name, True, str(said), doc, report.duration)
             elif report.failed or report.skipped:
                 msg = _message(call.excinfo) if call.excinfo else "failed"
                 if report.skipped:

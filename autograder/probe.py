@@ -43,6 +43,9 @@ class Plan:
     probes: list[ProbeSpec]
     inputs: dict[str, torch.Tensor]
     secrets: dict[str, Any] = field(default_factory=dict)
+    # False where neither the student's module nor the probes need torch (a quiz): the sandbox then
+    # skips `import torch` and its warm-up, which are most of its start-up time.
+    uses_torch: bool = True
 
 
 @dataclass
@@ -226,7 +229,7 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
             save_file({k: v.contiguous() for k, v in plan.inputs.items()},
                       str(work / "inputs.safetensors"))
         (work / "plan.json").write_text(json.dumps({
-            "seed": seed, "device": device, "threads": limits.threads,
+            "seed": seed, "device": device, "threads": limits.threads, "torch": plan.uses_torch,
             "drop_to_uid": UNPRIVILEGED if sandbox == "bwrap" else None,
             "channel_fd": channel, "max_output_bytes": cap,
             "probes": [{"name": p.name, "function": p.function, "args": p.args,
@@ -263,7 +266,8 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
         version = None
         try:
             info = json.loads(_read_capped(ready, 10_000) or b"{}")
-            version = _clean(info.get("torch"), 40) if isinstance(info, dict) else None
+            torch = info.get("torch") if isinstance(info, dict) else None
+            version = _clean(torch, 40) if isinstance(torch, str) else None
         except (OSError, ValueError):
             pass
         return ProbeRun(outcomes, result.seconds, version)

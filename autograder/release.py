@@ -16,8 +16,28 @@ from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMa
 from autograder.config import GradingConfig, load_config, release_path, repo_root, solution_path
 from autograder.errors import UserError
 
-RELEASE_PIPELINE = [LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums,
-                    ClearHiddenTests, ClearMarkScheme, ComputeChecksums, CheckCellMetadata]
+
+class ClearSolutionsWithStubs(ClearSolutions):
+    """nbgrader's ClearSolutions, with a per-cell stub: a solution cell whose metadata holds
+    `autograder.stub` gets that text instead of `raise NotImplementedError()`. The quiz uses it so
+    that its release is the blank `ANSWERS = {1: None, ...}` a student fills in, with no line to
+    delete first."""
+
+    def _replace_solution_region(self, cell, language):
+        meta = cell.metadata.get("autograder", {})
+        stub = meta.get("stub") if isinstance(meta, dict) else None
+        if not isinstance(stub, str) or cell.cell_type != "code":
+            return super()._replace_solution_region(cell, language)
+        default, self.code_stub = self.code_stub, {**self.code_stub, language: stub}
+        try:
+            return super()._replace_solution_region(cell, language)
+        finally:
+            self.code_stub = default
+
+
+RELEASE_PIPELINE = [LockCells, ClearSolutionsWithStubs, ClearOutput, CheckCellMetadata,
+                    ComputeChecksums, ClearHiddenTests, ClearMarkScheme, ComputeChecksums,
+                    CheckCellMetadata]
 
 
 def render_release(source: Path) -> str:

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from autograder.score import Score
@@ -26,7 +27,7 @@ def results_dict(score: Score, *, execution_time: float, notes: list[str], failu
                  assignment_id: str, submission: str) -> dict:
     tests = []
     for i, t in enumerate(score.tests, 1):
-        output = "Passed." if t.passed else t.message
+        output = ("Passed." + (f" {t.message}" if t.message else "")) if t.passed else t.message
         if not t.passed and likely_bug(t.name):
             output += f"\n(This check is there to catch: {likely_bug(t.name)}.)"
         if t.doc:
@@ -57,11 +58,11 @@ def print_table(console: Console, score: Score, title: str, notes: list[str],
     table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("check")
     table.add_column("points", justify="right")
-    table.add_column("why it failed", overflow="fold", max_width=70)
+    table.add_column("feedback", overflow="fold", max_width=70)
     for t in score.tests:
         mark = "[green]✓[/]" if t.passed else "[red]✗[/]"
-        table.add_row(f"{mark} {pretty_name(t.name)}", f"{t.points:g}/{t.max_points:g}",
-                      "" if t.passed else t.message)
+        said = f"[dim]{escape(t.message)}[/]" if t.passed else escape(t.message)
+        table.add_row(f"{mark} {pretty_name(t.name)}", f"{t.points:g}/{t.max_points:g}", said)
     table.add_section()
     table.add_row("[bold]total[/]", f"[bold]{score.total:g}/{score.max_total:g}[/]", "")
     console.print(table)

@@ -39,12 +39,13 @@ class Score:
 
 
 def score(outcomes: dict[str, tuple[bool, str, str]], specs: dict[str, TestSpec]) -> Score:
-    """`outcomes` maps test name -> (passed, message, doc). Every configured test is scored, in the
-    config's order; one the judge never reported counts as failed. Tests the config does not list
-    earn nothing (the kit's consistency test keeps the two in step)."""
+    """`outcomes` maps test name -> (passed, message, doc); a passing test's message is optional
+    feedback (how an answer was read, say). Every configured test is scored, in the config's order;
+    one the judge never reported counts as failed. Tests the config does not list earn nothing (the
+    kit's consistency test keeps the two in step)."""
     result = Score()
     for name, spec in specs.items():
         passed, message, doc = outcomes.get(name, (False, "this check did not run", ""))
         result.tests.append(ScoredTest(name, spec.points if passed else 0.0, spec.points, passed,
-                                       "" if passed else message, spec.group, spec.public, doc))
+                                       message, spec.group, spec.public, doc))
     return result

@@ -8,9 +8,7 @@ in-process. The full per-assignment `autograder calibrate` command is tracked se
     .venv/bin/python benchmarks/calibrate_03_fit.py [--seeds 20]
 """
 import argparse
-import importlib.util
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +17,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 from autograder.config import load_config  # noqa: E402
 from autograder.extract import extract  # noqa: E402
-
-
-def load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def module_from(source, name):
-    mod = types.ModuleType(name)
-    exec(compile(source, name, "exec"), mod.__dict__)
-    return mod
+from kit import load_module as load, module_from_source as module_from  # noqa: E402
 
 
 def main():

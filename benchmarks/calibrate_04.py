@@ -8,7 +8,6 @@ the kit's own mutants, in-process).
     .venv/bin/python benchmarks/calibrate_04.py [--seeds 20]
 """
 import argparse
-import importlib.util
 import sys
 import time
 import types
@@ -23,23 +22,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 from autograder.config import load_config  # noqa: E402
 from autograder.extract import extract  # noqa: E402
-from kit import patched_submissions  # noqa: E402
+from kit import load_module as load, module_from_source, patched_submissions  # noqa: E402
 
 AID = "04_digits_cnn"
 LEARNING = ("softmax_at_end", "no_relu", "dropout_missing", "single_conv", "dropout_in_eval")
 
 
-def load(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def module_from(path: Path):
-    mod = types.ModuleType(path.stem)
-    exec(compile(path.read_text(), str(path), "exec"), mod.__dict__)
-    return mod
+    return module_from_source(path.read_text(), path.stem)
 
 
 def summary(values, threshold):

@@ -27,21 +27,45 @@ def grade_many(paths, out: Path, assignment="03_network", extra=()):
 
 
 
-def patched_submissions(reference: str, manifest: dict, folder: Path) -> list[Path]:
-    """Write one .py per manifest entry: the reference with the entry's textual edits applied.
+def patched_source(reference: str, entry: dict, name: str = "") -> str:
+    """The reference with a manifest entry's textual edits applied.
 
     An entry has either `find`/`replace` (one edit) or `edits` (a list of them); each `find` must
     occur exactly once, so a manifest that no longer matches the reference fails loudly."""
+    source = reference
+    for edit in entry.get("edits", [entry]):
+        assert source.count(edit["find"]) == 1, f"{name}: `find` must occur exactly once"
+        source = source.replace(edit["find"], edit["replace"])
+    return source
+
+
+def patched_submissions(reference: str, manifest: dict, folder: Path) -> list[Path]:
+    """Write one .py per manifest entry (see patched_source)."""
     paths = []
     for name, entry in manifest.items():
-        source = reference
-        for edit in entry.get("edits", [entry]):
-            assert source.count(edit["find"]) == 1, f"{name}: `find` must occur exactly once"
-            source = source.replace(edit["find"], edit["replace"])
         path = folder / f"{name}.py"
-        path.write_text(source)
+        path.write_text(patched_source(reference, entry, name))
         paths.append(path)
     return paths
+
+
+def load_module(path: Path, name: str):
+    """A trusted file of the kit (a conftest, probes.py) as a module, for calibration scripts."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def module_from_source(source: str, name: str):
+    """Trusted source (the reference, or the kit's own variants and mutants of it) as a module."""
+    import types
+
+    module = types.ModuleType(name)
+    exec(compile(source, name, "exec"), module.__dict__)
+    return module
 
 
 def load_manifests(kind: str) -> dict[str, dict]:
