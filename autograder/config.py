@@ -125,14 +125,78 @@ class CnnParams(Strict):
     accuracy: Threshold
 
 
-PARAMS_MODELS: dict[str, type[BaseModel]] = {"03_network": NetworkParams, "04_digits_cnn": CnnParams}
+class RegressionShape(Strict):
+    n_samples: int = Field(gt=0)
+    n_features: int = Field(gt=0)
+
+
+class DescentParams(Strict):
+    lr: float = Field(gt=0)
+    steps: int = Field(ge=2, description="at least 2, so that unreset gradients show")
+
+
+class TensorsParams(Strict):
+    """Numbers of assignment 01_tensors."""
+
+    random_shape: list[int] = Field(min_length=1)
+    ndim_shapes: list[list[int]] = Field(min_length=1)
+    broadcast_shape: list[int] = Field(min_length=2, max_length=2, description="(m, n), m != n")
+    index_shape: list[int] = Field(min_length=2, max_length=2, description="(rows, cols), rows != cols")
+    marker: float = Field(description="written into the source after a bridge call")
+    value_rtol: float = Field(gt=0)
+    gradient_rtol: float = Field(gt=0)
+    regression: RegressionShape
+    descent: DescentParams
+    descent_tolerance: Threshold
+
+    @model_validator(mode="after")
+    def _not_square(self):
+        # a square table or matrix would hide a transposed answer
+        if self.broadcast_shape[0] == self.broadcast_shape[1] or self.index_shape[0] == self.index_shape[1]:
+            raise ValueError("broadcast_shape and index_shape must not be square")
+        return self
+
+
+class XorParams(Strict):
+    restarts: int = Field(gt=0)
+    steps: int = Field(gt=0)
+    lr: float = Field(gt=0)
+    grid_points: int = Field(ge=8)
+    nonlinearity: Threshold
+    solved: Threshold
+
+
+class NeuronsParams(Strict):
+    """Numbers of assignment 02_neurons."""
+
+    softmax_atol: float = Field(gt=0)
+    softmax_large_atol: float = Field(gt=0, description="for scores near ±1000, where float32 "
+                                      "itself is only good to about 6e-5")
+    one_hot_classes: list[int] = Field(min_length=2, max_length=2,
+                                       description="[classes in the labels, a wider encoding]")
+    ce_atol: float = Field(gt=0)
+    leaky_slope: float = Field(gt=0, lt=1)
+    perceptron_cases: int = Field(ge=4)
+    perceptron_lrs: list[float] = Field(min_length=1)
+    xor: XorParams
+
+
+class QuizParams(Strict):
+    """Settings of assignment 05_quiz (the answer key is not here: it stays in the hidden suite)."""
+
+    show_explanations: bool = Field(False, description="say why each answer is right; for after the due date")
+
+
+PARAMS_MODELS: dict[str, type[BaseModel]] = {
+    "01_tensors": TensorsParams, "02_neurons": NeuronsParams, "03_network": NetworkParams,
+    "04_digits_cnn": CnnParams, "05_quiz": QuizParams}
 
 
 class AssignmentConfig(Strict):
     title: str
     notebook: str
     seed: int = Field(description="model and data seed; the same submission gets the same score")
-    secret_seed: int = Field(description="held-out split; only the judge knows it")
+    secret_seed: int | None = Field(None, description="held-out data; only the judge knows it")
     probe_timeout_s: dict[str, float] = Field(default_factory=dict)
     tests: dict[str, TestSpec]
     params: dict

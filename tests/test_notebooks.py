@@ -6,10 +6,19 @@ from nbclient import NotebookClient
 from kit import ROOT
 
 EXPECTED = {
+    "01_tensors": ("creating: the quick checks pass", "dtypes: the quick checks pass",
+                   "operations: the quick checks pass", "indexing: the quick checks pass",
+                   "numpy bridge: the quick checks pass", "devices: the quick checks pass",
+                   "autograd: the quick checks pass", "one step by hand:", "fitted weights:"),
+    "02_neurons": ("perceptron: the quick checks pass", "XORNet: the quick checks pass",
+                   "activations: the quick checks pass", "softmax: the quick checks pass",
+                   "one_hot: the quick checks pass", "cross_entropy: the quick checks pass",
+                   "predictions: [0, 1, 1, 0]", "training accuracy"),
     "03_network": ("Network: the quick checks pass", "trainer: the quick checks pass",
                    "accuracy: the quick checks pass", "test accuracy:", "test MAE:"),
     "04_digits_cnn": ("DigitDataset: the quick checks pass", "DigitCNN: the quick checks pass",
                       "test accuracy", "accuracy on real handwriting"),
+    "05_quiz": ("20 of 20 statements answered",),
 }
 
 

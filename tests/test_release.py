@@ -8,10 +8,16 @@ from kit import ROOT
 
 SOLUTIONS = sorted(ROOT.glob("solutions/*/*.ipynb"))
 IDS = [s.parent.name for s in SOLUTIONS]
-STUBS = {"03_network": 4, "04_digits_cnn": 5}  # one `raise NotImplementedError()` per stubbed body
-ANSWERS = {"03_network": ("xavier_normal_(layer.weight)", "optimizer.zero_grad()", "total += loss.item()",
+# one `raise NotImplementedError()` per stubbed body; the quiz's stub is its blank ANSWERS dict
+STUBS = {"01_tensors": 14, "02_neurons": 9, "03_network": 4, "04_digits_cnn": 5, "05_quiz": 0}
+ANSWERS = {"01_tensors": ("torch.manual_seed(seed)", "torch.from_numpy(a)", "requires_grad_(True)",
+                          "optimizer.zero_grad()", "dtype=torch.float32"),
+           "02_neurons": ("z.max(dim=dim", "torch.logsumexp", "lr * error", "torch.tanh",
+                          "torch.clamp"),
+           "03_network": ("xavier_normal_(layer.weight)", "optimizer.zero_grad()", "total += loss.item()",
                           "model.eval()"),
-           "04_digits_cnn": ("nn.Conv2d(", "np.random.default_rng(seed)", "self.fc3(x)")}
+           "04_digits_cnn": ("nn.Conv2d(", "np.random.default_rng(seed)", "self.fc3(x)"),
+           "05_quiz": (": True", ": False")}
 
 
 def _release(solution):

@@ -1,0 +1,92 @@
+"""The judge's side of 01_tensors: the inputs it chooses and its own answers to every question.
+
+Trusted code. Every expected value is computed here, in float64 where arithmetic is involved, from the
+same inputs the probes were given.
+"""
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from autograder.config import GradingConfig
+from autograder.probe import Plan, ProbeSpec
+
+AID = "01_tensors"
+FUNCTIONS = ["random_pair", "shape_and_ndim", "as_float32", "broadcast", "mean_and_sum",
+             "first_row_and_column", "to_numpy", "share_from_numpy", "copy_from_numpy",
+             "pick_device", "to_device", "loss_and_gradients", "gradient_descent", "sgd_descent"]
+
+
+def make_plan(cfg: GradingConfig, device: str) -> Plan:
+    a = cfg.assignment(AID)
+    p = cfg.params(AID)
+    g = torch.Generator().manual_seed(a.seed)
+    m, n = p.broadcast_shape
+    rows, cols = p.index_shape
+    d = p.regression.n_features
+    X = torch.randn(p.regression.n_samples, d, generator=g)
+    w_true = 3 * torch.randn(d, generator=g)
+    inputs = {
+        "dtypes.float64": torch.randn(3, 4, generator=g, dtype=torch.float64) * 10,
+        "dtypes.int64": torch.randint(-50, 50, (2, 5), generator=g),
+        "ops.a": torch.randn(1, n, generator=g),
+        "ops.b": torch.randn(m, 1, generator=g),
+        "ops.x": torch.randn(4, 6, generator=g) + 0.5,
+        "index.X": torch.randn(rows, cols, generator=g),
+        "bridge.t": torch.randn(3, 4, generator=g),
+        "bridge.a": torch.randn(3, 4, generator=g, dtype=torch.float64),
+        "device.t": torch.randn(2, 3, generator=g),
+        "grad.X": X,
+        "grad.y": X @ w_true + 1.5 + 0.3 * torch.randn(len(X), generator=g),
+        "grad.w0": torch.randn(d, generator=g),
+        "grad.b0": torch.randn((), generator=g),
+    }
+    args = {
+        "random_pair": {"shape": p.random_shape, "seed": a.seed},
+        "shape_and_ndim": {"shapes": p.ndim_shapes},
+        "to_numpy": {"index": [1, 2], "marker": p.marker},
+        "share_from_numpy": {"index": [1, 2], "marker": p.marker},
+        "copy_from_numpy": {"index": [1, 2], "marker": p.marker},
+        "gradient_descent": p.descent.model_dump(include={"lr", "steps"}),
+        "sgd_descent": p.descent.model_dump(include={"lr", "steps"}),
+    }
+    specs = [ProbeSpec(name, name, args.get(name, {}), a.probe_timeout_s.get(name))
+             for name in FUNCTIONS]
+    return Plan(specs, inputs)
+
+
+def mse(X, y, w, b):
+    return ((X @ w + b - y) ** 2).mean()
+
+
+def gradients(plan: Plan):
+    """d loss / d w and d loss / d b at (w0, b0), by calculus: 2/N X^T r and 2/N sum(r)."""
+    X, y, w, b = (plan.inputs[f"grad.{k}"].double() for k in ("X", "y", "w0", "b0"))
+    r = X @ w + b - y
+    return float(mse(X, y, w, b)), 2 / len(X) * X.T @ r, 2 / len(X) * r.sum()
+
+
+def descent(plan: Plan, lr: float, steps: int, bug: str | None = None):
+    """Gradient descent as the contract defines it (float64), or with one named bug, for diagnosis:
+    `no_reset` lets gradients accumulate over steps, `ascent` climbs instead of descending."""
+    X, y, w, b = (plan.inputs[f"grad.{k}"].double() for k in ("X", "y", "w0", "b0"))
+    acc_w, acc_b = torch.zeros_like(w), torch.zeros_like(b)
+    for _ in range(steps):
+        r = X @ w + b - y
+        gw, gb = 2 / len(X) * X.T @ r, 2 / len(X) * r.sum()
+        if bug == "no_reset":
+            acc_w, acc_b = acc_w + gw, acc_b + gb
+            gw, gb = acc_w, acc_b
+        sign = -1 if bug == "ascent" else 1
+        w, b = w - sign * lr * gw, b - sign * lr * gb
+    return w, b
+
+
+@pytest.fixture(name="make_plan", scope="session")
+def _make_plan():
+    return make_plan
+
+
+@pytest.fixture
+def ref():
+    return SimpleNamespace(gradients=gradients, descent=descent, mse=mse)

@@ -1,0 +1,90 @@
+"""Autograd: gradients checked against calculus, descent replayed by the judge in float64."""
+import pytest
+import torch
+
+from autograder.evidence import Evidence, check, fail
+
+NOT_IN_GRAPH = ("does not require grad", "'NoneType'")
+BUGS = {
+    "no_reset": "the gradients are never reset, so each step adds every earlier gradient again: "
+                "zero them after each update (w.grad.zero_(), or optimizer.zero_grad() before "
+                "backward())",
+    "ascent": "the weights move up the gradient instead of down: subtract lr * grad",
+}
+
+
+def _evidence(submission_run, name, what, broken_graph: str) -> Evidence:
+    """The probe's evidence, or a failure that names the autograd mistake behind its error."""
+    outcome = submission_run.probes[name]
+    if outcome.status == "error" and any(s in outcome.reason for s in NOT_IN_GRAPH):
+        fail(f"{what}: {broken_graph} ({outcome.reason})")
+    return Evidence(outcome, what)
+
+
+def test_gradients_match_calculus__catches_missing_requires_grad(probe, submission_run, plan, ref, p):
+    """loss_and_gradients returns the mean squared error as a Python float and the gradients that
+    loss.backward() leaves in w.grad and b.grad; the judge derives them by calculus:
+    dloss/dw = 2/N X^T (Xw + b - y), dloss/db = 2/N sum(Xw + b - y). w0 and b0 stay unchanged."""
+    ev = _evidence(submission_run, "loss_and_gradients", "loss_and_gradients",
+                   "w and b must be leaf tensors that require gradients before the loss is computed "
+                   "(w = w0.clone().requires_grad_(True)), or backward() has nothing to fill")
+    loss, grad_w, grad_b = ref.gradients(plan)
+    d = len(grad_w)
+    kind = ev.value("loss_type", str)
+    check(kind == "builtins.float", f"the loss came back as a {kind.rsplit('.', 1)[-1]}; return "
+          "loss.item(), a Python float")
+    got = ev.value("loss", float)
+    check(abs(got - loss) <= p.value_rtol * max(1.0, loss), f"the loss is {got:.6g}; the mean "
+          f"squared error at (w0, b0) is {loss:.6g}")
+    gw = ev.tensor("grad_w", (d,), what="the gradient of w").double()
+    gb = ev.tensor("grad_b", (), what="the gradient of b").double()
+    for what, seen, want in (("w", gw, grad_w), ("b", gb, grad_b)):
+        if not torch.allclose(seen, want, rtol=p.gradient_rtol, atol=p.gradient_rtol):
+            twice = torch.allclose(seen, 2 * want, rtol=p.gradient_rtol, atol=p.gradient_rtol)
+            fail(f"the gradient of {what} is {seen.numpy().round(5).tolist()}; calculus gives "
+                 f"{want.numpy().round(5).tolist()}"
+                 + (" (twice the right value: was backward() called twice without resetting "
+                    "the gradients?)" if twice else ""))
+    check(torch.equal(ev.tensor("w0_after", (d,), what="w0"), plan.inputs["grad.w0"]) and
+          torch.equal(ev.tensor("b0_after", (), what="b0"), plan.inputs["grad.b0"]),
+          "w0 or b0 was changed: work on copies (w0.clone()) and leave the caller's tensors alone")
+
+
+@pytest.mark.parametrize("name", ["gradient_descent", "sgd_descent"])
+def test_descent_matches_the_judges_replay__catches_missing_zero_grad_or_broken_graph(
+        probe, submission_run, plan, ref, p, name):
+    """From (w0, b0), the given number of gradient-descent steps with the given learning rate (by
+    hand, or with torch.optim.SGD) ends where the judge's own replay in float64 ends."""
+    how = "update in place under torch.no_grad() (w -= lr * w.grad)" if name == "gradient_descent" \
+        else "let the optimizer update them (optimizer.step())"
+    ev = _evidence(submission_run, name, name,
+                   "after the first update w or b is no longer a leaf of the graph that requires "
+                   "gradients (w = w - lr * w.grad or w = w.data - lr * w.grad make a new tensor), "
+                   f"so the next backward() cannot reach it: {how}")
+    args = next(s.args for s in plan.probes if s.name == name)
+    d = plan.inputs["grad.w0"].shape[0]
+    w = ev.tensor("w", (d,), what="the returned w").double()
+    b = ev.tensor("b", dtype=torch.float32, what="the returned b").double()
+    check(b.numel() == 1, f"the returned b has shape {tuple(b.shape)}; it should hold one number")
+    b = b.reshape(())
+    tol = p.descent_tolerance.value
+
+    def near(candidate):
+        cw, cb = candidate
+        return torch.allclose(w, cw, rtol=tol, atol=tol) and torch.allclose(b, cb, rtol=tol, atol=tol)
+
+    if near(ref.descent(plan, args["lr"], args["steps"])):
+        return
+    for bug, why in BUGS.items():
+        if near(ref.descent(plan, args["lr"], args["steps"], bug=bug)):
+            fail(f"{name} ended at the wrong weights: {why}")
+    if near((plan.inputs["grad.w0"].double(), plan.inputs["grad.b0"].double())):
+        fail(f"{name} returned the starting weights: they never moved (is the update applied to "
+             "the tensors you return?)")
+    for steps in range(args["steps"]):
+        if near(ref.descent(plan, args["lr"], steps)):
+            fail(f"{name} took {steps} steps instead of {args['steps']}")
+    fail(f"{name} ended at {w.numpy().round(4).tolist()}, {b.item():.4f}; {args['steps']} steps of "
+         f"size {args['lr']} from (w0, b0) end at "
+         f"{ref.descent(plan, args['lr'], args['steps'])[0].numpy().round(4).tolist()}, "
+         f"{ref.descent(plan, args['lr'], args['steps'])[1].item():.4f}")
