@@ -266,8 +266,8 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
         version = None
         try:
             info = json.loads(_read_capped(ready, 10_000) or b"{}")
-            torch = info.get("torch") if isinstance(info, dict) else None
-            version = _clean(torch, 40) if isinstance(torch, str) else None
+            reported = info.get("torch") if isinstance(info, dict) else None
+            version = _clean(reported, 40) if isinstance(reported, str) else None
         except (OSError, ValueError):
             pass
         return ProbeRun(outcomes, result.seconds, version)

@@ -67,6 +67,6 @@ def print_table(console: Console, score: Score, title: str, notes: list[str],
     table.add_row("[bold]total[/]", f"[bold]{score.total:g}/{score.max_total:g}[/]", "")
     console.print(table)
     if failure:
-        console.print(f"[yellow]could not be graded:[/] {failure}")
+        console.print(f"[yellow]could not be graded:[/] {escape(failure)}")
     for n in notes:
-        console.print(f"[yellow]note:[/] {n}")
+        console.print(f"[yellow]note:[/] {escape(n)}")

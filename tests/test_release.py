@@ -4,7 +4,7 @@ import json
 import pytest
 
 from autograder.release import render_release
-from kit import ROOT
+from kit import ROOT, grade_many
 
 SOLUTIONS = sorted(ROOT.glob("solutions/*/*.ipynb"))
 IDS = [s.parent.name for s in SOLUTIONS]
@@ -58,3 +58,12 @@ def test_release_holds_nothing_of_the_hidden_suite(solution):
     text = _release(solution).read_text()
     for marker in ("secret_seed", "test_heldout_accuracy", "make_plan", "probes.py"):
         assert marker not in text
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=IDS)
+def test_untouched_release_scores_zero(solution, tmp_path):
+    """A student who hands in the release as it came earns nothing, in every assignment."""
+    aid = solution.parent.name
+    results = grade_many([_release(solution)], tmp_path, assignment=aid)[solution.stem]
+    assert results["score"] == 0, [t["name"] for t in results["tests"] if t["score"]]
+    assert all(t["status"] == "failed" for t in results["tests"])
