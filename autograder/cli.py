@@ -106,6 +106,33 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
             console.print(table)
 
 
+@app.command()
+def calibrate(assignment: str = typer.Argument(..., help="assignment id, e.g. 03_network"),
+              seeds: int = typer.Option(50, help="how many seeds (the first is the config's own)"),
+              device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the config's)"),
+              workers: Optional[int] = typer.Option(None, help="seeds graded at once (default: one per core)"),
+              out: Optional[Path] = typer.Option(None, help="also write a PNG plot of the distributions"),
+              record: Optional[Path] = typer.Option(
+                  None, help="where to write the record (default: benchmarks/calibration/<id>.json)"),
+              no_record: bool = typer.Option(False, "--no-record", help="write no record"),
+              results: Optional[Path] = typer.Option(
+                  None, help="keep every results.json, as DIR/seed<k>/<subject>/results.json"),
+              sandbox: Optional[str] = typer.Option(None, help="bwrap or none (default: the config's)"),
+              config: Optional[Path] = ConfigOption):
+    """Grade the reference, every correct variant and every mutant of ASSIGNMENT over many seeds;
+    print each threshold's distribution and flag what does not separate. Exits 1 when it flags
+    anything."""
+    from autograder import calibrate as calibrate_stage
+
+    with _reported():
+        cal = calibrate_stage.main(assignment_id=assignment, seeds=seeds, device=device,
+                                   workers=workers, config_path=config, record=record,
+                                   write_record=not no_record, results=results, png=out,
+                                   sandbox=sandbox, console=errors)
+        if cal.flags:
+            raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console-script shim
     app(prog_name="autograder")
 

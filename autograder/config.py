@@ -42,8 +42,22 @@ class TestSpec(Strict):
 
 
 class Threshold(Strict):
+    """A number a measurement must reach (bound: lower) or stay under (bound: upper).
+
+    `autograder calibrate` measures it over many seeds for the reference, the correct variants and
+    the mutants, and flags it when a mutant passes or the reference comes within `margin` of it."""
+
     value: float
+    bound: Literal["lower", "upper"] = Field("lower", description="lower: pass at or above value")
+    margin: float = Field(0.0, ge=0, description="how far the reference must stay from value")
     calibration: str = Field(min_length=1, description="the evidence that justified the value")
+
+    def passes(self, measured: float) -> bool:
+        return measured >= self.value if self.bound == "lower" else measured <= self.value
+
+    def distance(self, measured: float) -> float:
+        """How far `measured` is on the passing side of the threshold (negative: failing)."""
+        return measured - self.value if self.bound == "lower" else self.value - measured
 
 
 # --- per-assignment parameters -----------------------------------------------------------------

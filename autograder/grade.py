@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -39,6 +39,9 @@ class GradeResult:
     notes: list[str]
     failure: str | None
     seconds: float
+    # what checks measured against the config's thresholds, {check: {threshold path: value}}; for
+    # `autograder calibrate`, and kept out of results.json
+    measures: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def infer_assignment(submission: Path, cfg: GradingConfig) -> str:
@@ -112,4 +115,6 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
         report.write_results(results_path, results)
     except OSError as exc:
         raise UserError(f"cannot write {results_path}: {exc.strerror}") from None
-    return GradeResult(submission, aid, graded, results, results_path, notes, failure, seconds)
+    measures = {n: o.measures for n, o in verdict.outcomes.items() if o.measures}
+    return GradeResult(submission, aid, graded, results, results_path, notes, failure, seconds,
+                       measures)

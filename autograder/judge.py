@@ -24,6 +24,7 @@ from autograder.probe import Plan, ProbeRun, run_probes
 
 _RUNS = pytest.StashKey[dict]()
 FEEDBACK = "feedback"  # record_property name under which a passing test leaves its feedback
+MEASURE = "measure"    # ... and under which any test records (threshold path, value) for calibrate
 # Plans depend only on the config and the device, so a process grading many submissions (a batch, or
 # `grade a b c`) builds each one once; 04's generated images cost seconds.
 _PLANS: dict[tuple, Plan] = {}
@@ -49,6 +50,7 @@ class TestOutcome:
     message: str = ""
     doc: str = ""
     seconds: float = 0.0
+    measures: dict[str, float] = field(default_factory=dict)  # threshold path -> measured value
 
 
 @dataclass
@@ -151,15 +153,19 @@ class Collector:
             if previous is not None and not previous.passed:
                 return  # keep the first failure (setup before teardown)
             doc = (getattr(item.obj, "__doc__", None) or "").strip()
+            measures = {k: v for key, value in report.user_properties if key == MEASURE
+                        for k, v in [value]}
             if report.passed and report.when == "call":
                 # a passing test may still have feedback, left with record_property("feedback", ...)
                 said = dict(report.user_properties).get(FEEDBACK, "")
-                self.result.outcomes[name] = TestOutcome(name, True, str(said), doc, report.duration)
+                self.result.outcomes[name] = TestOutcome(name, True, str(said), doc, report.duration,
+                                                         measures)
             elif report.failed or report.skipped:
                 msg = _message(call.excinfo) if call.excinfo else "failed"
                 if report.skipped:
                     msg = "skipped"
-                self.result.outcomes[name] = TestOutcome(name, False, msg, doc, report.duration)
+                self.result.outcomes[name] = TestOutcome(name, False, msg, doc, report.duration,
+                                                         measures)
 
     def pytest_collectreport(self, report):
         if report.failed:

@@ -27,47 +27,6 @@ def grade_many(paths, out: Path, assignment="03_network", extra=()):
 
 
 
-def patched_source(reference: str, entry: dict, name: str = "") -> str:
-    """The reference with a manifest entry's textual edits applied.
-
-    An entry has either `find`/`replace` (one edit) or `edits` (a list of them); each `find` must
-    occur exactly once, so a manifest that no longer matches the reference fails loudly."""
-    source = reference
-    for edit in entry.get("edits", [entry]):
-        assert source.count(edit["find"]) == 1, f"{name}: `find` must occur exactly once"
-        source = source.replace(edit["find"], edit["replace"])
-    return source
-
-
-def patched_submissions(reference: str, manifest: dict, folder: Path) -> list[Path]:
-    """Write one .py per manifest entry (see patched_source)."""
-    paths = []
-    for name, entry in manifest.items():
-        path = folder / f"{name}.py"
-        path.write_text(patched_source(reference, entry, name))
-        paths.append(path)
-    return paths
-
-
-def load_module(path: Path, name: str):
-    """A trusted file of the kit (a conftest, probes.py) as a module, for calibration scripts."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def module_from_source(source: str, name: str):
-    """Trusted source (the reference, or the kit's own variants and mutants of it) as a module."""
-    import types
-
-    module = types.ModuleType(name)
-    exec(compile(source, name, "exec"), module.__dict__)
-    return module
-
-
 def load_manifests(kind: str) -> dict[str, dict]:
     """tests/<kind>/<assignment>/<kind>.yaml for every assignment, e.g. kind="mutants"."""
     import yaml
@@ -75,11 +34,24 @@ def load_manifests(kind: str) -> dict[str, dict]:
             for path in sorted((ROOT / "tests" / kind).glob(f"*/{kind}.yaml"))}
 
 
-def grade_manifests(manifests: dict, reference_sources: dict, tmp_path_factory, kind: str) -> dict:
-    """Grade every manifest entry (one grader process per assignment): {aid: {name: results}}."""
-    results = {}
-    for aid, manifest in manifests.items():
-        folder = tmp_path_factory.mktemp(f"{kind}-{aid}")
-        paths = patched_submissions(reference_sources[aid], manifest, folder)
-        results[aid] = grade_many(paths, folder / "out", assignment=aid)
-    return results
+CI_SEEDS = 2  # the CI subset of the calibration sweep; the full sweep is 50 (README, Calibration)
+
+
+class Calibrated:
+    """One `autograder calibrate` run: its record, and every results.json it graded."""
+
+    def __init__(self, record: dict, results: Path, log: str):
+        self.record, self.folder, self.log = record, results, log
+
+    def results(self, seed: int, subject: str) -> dict:
+        return json.loads((self.folder / f"seed{seed}" / subject / "results.json").read_text())
+
+
+def calibrate(aid: str, folder: Path, seeds: int = CI_SEEDS) -> Calibrated:
+    """Run the calibration sweep of `aid` as a user would; its exit code says whether it flagged
+    anything, so the caller judges the record rather than the code."""
+    record = folder / "record.json"
+    proc = run_cli("calibrate", aid, "--seeds", seeds, "--workers", 2, "--record", record,
+                   "--results", folder / "results", timeout=3600)
+    assert proc.returncode in (0, 1) and record.exists(), proc.stdout + proc.stderr[-4000:]
+    return Calibrated(json.loads(record.read_text()), folder / "results", proc.stderr)

@@ -72,24 +72,3 @@ def test_config_tests_match_the_hidden_suite(aid):
     collected = {line.split("::")[-1] for line in proc.stdout.splitlines() if "::" in line}
     configured = set(load_config(ROOT / "grading_config.yaml").assignment(aid).tests)
     assert collected and collected == configured, (collected ^ configured)
-
-
-def _thresholds(obj):
-    from autograder.config import Threshold
-    if isinstance(obj, Threshold):
-        yield obj
-    elif hasattr(obj, "__dict__"):
-        for value in vars(obj).values():
-            yield from _thresholds(value)
-
-
-# The quiz compares exact answers with a key: it has no threshold to calibrate.
-EXACT = {"05_quiz"}
-
-
-@pytest.mark.parametrize("aid", ASSIGNMENTS)
-def test_thresholds_cite_their_calibration(aid):
-    found = list(_thresholds(load_config(ROOT / "grading_config.yaml").params(aid)))
-    assert bool(found) != (aid in EXACT)
-    for th in found:
-        assert "benchmarks/calibrate" in th.calibration or th.calibration.startswith("same run"), th

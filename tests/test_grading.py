@@ -190,6 +190,8 @@ def test_student_code_never_runs_in_the_grading_process(tmp_path, reference_sour
     (["grade", "examples/03_network/alice_correct.ipynb", "--device", "tpu"], "--device must be one of"),
     (["grade", "examples/03_network"], "is a folder"),
     (["release", "99_nope"], "unknown assignment"),
+    (["calibrate", "99_nope", "--seeds", "1"], "unknown assignment '99_nope'"),
+    (["calibrate", "05_quiz", "--seeds", "0"], "--seeds must be at least 1"),
     (["grade", "examples/03_network/alice_correct.ipynb", "--config", "missing.yaml"], "config file not found"),
     (["grade", "examples/03_network/alice_correct.ipynb", "--out", "/proc/no-write"], "cannot write"),
 ])

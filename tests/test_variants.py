@@ -2,15 +2,10 @@
 import pytest
 
 from autograder.config import load_config
-from kit import ROOT, grade_manifests, load_manifests
+from kit import ROOT, load_manifests
 
 MANIFESTS = load_manifests("variants")
 CASES = [(aid, name) for aid, manifest in MANIFESTS.items() for name in manifest]
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory, reference_sources):
-    return grade_manifests(MANIFESTS, reference_sources, tmp_path_factory, "variants")
 
 
 def test_every_assignment_has_variants():
@@ -19,8 +14,8 @@ def test_every_assignment_has_variants():
 
 
 @pytest.mark.parametrize("aid, name", CASES)
-def test_correct_variant_scores_full_marks(graded, aid, name):
-    results = graded[aid][name]
+def test_correct_variant_scores_full_marks(calibrated, aid, name):
+    results = calibrated(aid).results(0, name)  # seed 0: the config's own seeds
     lost = {t["extra_data"]["check"]: t["output"] for t in results["tests"] if t["status"] == "failed"}
     assert not lost, lost
     assert results["score"] == load_config(ROOT / "grading_config.yaml").assignment(aid).max_points

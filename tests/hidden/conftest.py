@@ -35,3 +35,15 @@ def probe(submission_run):
     def get(name: str, what: str) -> Evidence:
         return Evidence(submission_run.probes[name], what)
     return get
+
+
+@pytest.fixture
+def measure(record_property):
+    """measure(threshold, value) -> value: record what a check measured against one of the config's
+    thresholds (its path under the assignment's params, e.g. "digits.accuracy"), so that
+    `autograder calibrate` can show its distribution. Record before deciding, so that failing
+    submissions are measured too."""
+    def record(threshold: str, value: float) -> float:
+        record_property(judge.MEASURE, (threshold, float(value)))
+        return value
+    return record

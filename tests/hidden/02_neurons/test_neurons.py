@@ -95,26 +95,26 @@ def _solved(ev, p, plan):
     return results
 
 
-def test_xor_net_is_not_linear__catches_missing_hidden_nonlinearity(probe, p, plan, ref):
+def test_xor_net_is_not_linear__catches_missing_hidden_nonlinearity(probe, p, plan, ref, measure):
     """Between its two linear layers XORNet applies a non-linearity. Without one, the network is a
     single linear map of its input, which no training can turn into XOR. (Measured on fresh
     networks; a network that has learned XOR is non-linear by that fact alone.)"""
     ev = _xor(probe, p)
     grid = plan.inputs["xor.grid"]
     fresh = [ev.tensor(f"init{k}.grid", dtype=None, what="the output") for k in range(p.xor.restarts)]
-    bent = max(ref.nonlinearity(grid, s) for s in fresh)
-    if bent > p.xor.nonlinearity.value or any(ok for _, ok in _solved(ev, p, plan)):
+    bent = measure("xor.nonlinearity", max(ref.nonlinearity(grid, s) for s in fresh))
+    if p.xor.nonlinearity.passes(bent) or any(ok for _, ok in _solved(ev, p, plan)):
         return
     fail(f"XORNet's output is a linear function of its input (least-squares residual {bent:.1e}): "
          "put a non-linearity such as torch.tanh or torch.relu between the two linear layers")
 
 
-def test_xor_net_learns_xor__catches_a_network_that_cannot_learn_it(probe, p, plan):
+def test_xor_net_learns_xor__catches_a_network_that_cannot_learn_it(probe, p, plan, measure):
     """Trained by the course's loop (Adam on binary cross-entropy of raw scores), XORNet scores the
     four XOR points on the right side of 0 (positive for 1), in at least one of a few restarts."""
     ev = _xor(probe, p)
     results = _solved(ev, p, plan)
-    if sum(ok for _, ok in results) >= p.xor.solved.value:
+    if p.xor.solved.passes(measure("xor.solved", sum(ok for _, ok in results))):
         return
     seen = [scores for scores, _ in results]
     if all(bool((s > 0).all()) and bool((s < 1).all()) for s in seen):

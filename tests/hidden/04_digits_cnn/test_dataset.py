@@ -63,7 +63,7 @@ def test_dataset_labels_balanced__catches_missing_or_out_of_range_classes(probe,
           f"{[counts[d] for d in range(10)]}")
 
 
-def test_dataset_labels_match_images__catches_shifted_labels(probe, p, plan, ref):
+def test_dataset_labels_match_images__catches_shifted_labels(probe, p, plan, ref, measure):
     """Each image shows the digit its label names (checked against digits the judge drew itself)."""
     ev, datasets = _first(probe, "DigitDataset labels")
     images = ev.tensor("ds0.images", dtype=None, what="the images").float()
@@ -74,7 +74,7 @@ def test_dataset_labels_match_images__catches_shifted_labels(probe, p, plan, ref
     seen = ref.nearest_labels(images, plan)
     agreement = (seen == torch.tensor(labels)).double().mean().item()
     shifted = max((seen == (torch.tensor(labels) + k) % 10).double().mean().item() for k in (1, -1))
-    if agreement < p.label_agreement.value:
+    if not p.label_agreement.passes(measure("label_agreement", agreement)):
         hint = " (they look shifted by one)" if shifted > agreement else ""
         fail(f"only {agreement:.0%} of the labels match the digit drawn in the image{hint}; "
              "label each image with the digit you passed to make_digit_image")

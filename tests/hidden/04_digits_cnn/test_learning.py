@@ -3,14 +3,37 @@
 The held-out digits come from a seed only the judge knows; their labels never leave the judge."""
 import torch
 
-from autograder.evidence import check
+from autograder.evidence import fail
 
 
-def test_heldout_accuracy__catches_a_cnn_that_does_not_learn(probe, p, plan):
+def _hint(ev, logits, submission_run) -> str:
+    """The likely reason a CNN reads badly, from what the judge saw of it."""
+    rows = logits.double()
+    if torch.allclose(rows.sum(dim=1), torch.ones(len(rows), dtype=rows.dtype), atol=1e-4) \
+            and bool(((rows >= 0) & (rows <= 1)).all()):
+        return ("its outputs are probabilities (each row sums to 1), so the loss, which applies "
+                "its own softmax, barely trains it: return raw scores from the last layer")
+    network = submission_run.probes.outcomes.get("network")
+    a, b = (network.tensors.get(k) for k in ("eval.a", "eval.b")) if network and network.ok else (None, None)
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape \
+            and not torch.equal(a, b):
+        return ("in evaluation mode it gives different outputs for the same images, so dropout is "
+                "still on when it predicts")
+    losses = ev.data.get("losses")
+    if isinstance(losses, list) and len(losses) >= 2 and all(isinstance(v, float) for v in losses):
+        if losses[-1] >= 0.95 * losses[0]:
+            return (f"its training loss did not fall ({losses[0]:.3f} to {losses[-1]:.3f}): check "
+                    "that forward uses every layer, with a ReLU after each hidden one")
+    return "check the layers against the description, and the ReLUs between them"
+
+
+def test_heldout_accuracy__catches_a_cnn_that_does_not_learn(probe, p, plan, measure, submission_run):
     """After a fixed training budget, your network classifies fresh digits well enough."""
     ev = probe("train", "training your DigitCNN")
     held_y = plan.secrets["held.y"]
     logits = ev.tensor("held.logits", (len(held_y), 10), what="the held-out scores")
     acc = (logits.argmax(dim=1) == held_y).double().mean().item()
-    check(acc >= p.accuracy.value, f"after training, your network reads {acc:.1%} of fresh digits "
-          f"correctly; a correct DigitCNN reaches at least {p.accuracy.value:.0%} with this budget")
+    if not p.accuracy.passes(measure("accuracy", acc)):
+        fail(f"after training, your network reads {acc:.1%} of fresh digits correctly; a correct "
+             f"DigitCNN reaches at least {p.accuracy.value:.0%} with this budget. Likely: "
+             f"{_hint(ev, logits, submission_run)}")

@@ -1,0 +1,82 @@
+"""`autograder calibrate`: the CI subset of the sweep flags nothing, and the committed records are
+the evidence the config's thresholds cite: current, complete, at least 50 seeds, clean."""
+import json
+
+import pytest
+
+from autograder.calibrate import RECORDS, thresholds
+from autograder.config import load_config
+from kit import CI_SEEDS, ROOT, load_manifests, run_cli
+
+CFG = load_config(ROOT / "grading_config.yaml")
+ASSIGNMENTS = list(CFG.assignments)
+FULL_SWEEP = 50
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_ci_sweep_flags_nothing(calibrated, aid):
+    """Over the CI seeds, the reference and every variant score full marks, every mutant loses
+    exactly its checks with its message, and no threshold lets a mutant through."""
+    run = calibrated(aid)
+    assert run.record["seeds"] == CI_SEEDS
+    assert run.record["flags"] == [], run.record["flags"]
+    kinds = {info["kind"] for info in run.record["subjects"].values()}
+    assert kinds == {"reference", "variant", "mutant"}
+
+
+def _record(aid):
+    path = ROOT / RECORDS / f"{aid}.json"
+    assert path.exists(), f"no calibration record: run `autograder calibrate {aid}`"
+    return json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_committed_record_is_the_full_sweep_of_the_current_config(aid):
+    record = _record(aid)
+    assert record["seeds"] >= FULL_SWEEP and record["flags"] == []
+    subjects = {"reference", *load_manifests("variants").get(aid, {}), *load_manifests("mutants")[aid]}
+    assert set(record["subjects"]) == subjects, "mutants or variants changed since: rerun the sweep"
+    assert all(info["as_intended"] == info["seeds"] == record["seeds"]
+               for info in record["subjects"].values())
+    limits = thresholds(CFG.params(aid))
+    assert set(record["thresholds"]) == set(limits)
+    for path, limit in limits.items():
+        entry = record["thresholds"][path]
+        assert (entry["value"], entry["bound"]) == (limit.value, limit.bound), \
+            f"{path} changed since the sweep: rerun `autograder calibrate {aid}`"
+        assert entry["checks"], f"{path} was never measured"
+
+
+THRESHOLDED = [aid for aid in ASSIGNMENTS if thresholds(CFG.params(aid))]
+
+
+def test_only_the_quiz_has_no_threshold():
+    """The quiz compares exact answers with a key; everything else has numbers to justify."""
+    assert set(ASSIGNMENTS) - set(THRESHOLDED) == {"05_quiz"}
+
+
+@pytest.mark.parametrize("aid", THRESHOLDED)
+def test_thresholds_cite_their_record(aid):
+    for path, limit in thresholds(CFG.params(aid)).items():
+        assert f"{RECORDS.as_posix()}/{aid}.json" in limit.calibration, path
+
+
+def test_a_rerun_resumes_from_the_kept_seeds(calibrated, tmp_path):
+    """An interrupted or repeated sweep loses nothing: with the same --results folder, seeds already
+    graded with the same kit, config and subjects are read back instead of graded again."""
+    first = calibrated("05_quiz")
+    record = tmp_path / "again.json"
+    proc = run_cli("calibrate", "05_quiz", "--seeds", CI_SEEDS, "--record", record,
+                   "--results", first.folder)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"resuming: {CI_SEEDS} of {CI_SEEDS} seeds already graded" in proc.stderr
+    again = json.loads(record.read_text())
+    assert again["subjects"].keys() == first.record["subjects"].keys()
+    assert [s["as_intended"] for s in again["subjects"].values()] == \
+        [s["as_intended"] for s in first.record["subjects"].values()]
+    # one more seed is graded, the kept ones are not
+    proc = run_cli("calibrate", "05_quiz", "--seeds", CI_SEEDS + 1, "--no-record",
+                   "--results", first.folder)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"resuming: {CI_SEEDS} of {CI_SEEDS + 1} seeds already graded" in proc.stderr
+    assert f"seed {CI_SEEDS} graded (1/1" in proc.stderr
