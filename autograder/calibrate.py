@@ -245,6 +245,7 @@ class Calibration:
     subjects: dict = field(default_factory=dict)
     flags: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    resumed: int = 0  # seeds read back from a previous run's --results folder, not graded again
     report: str = ""
 
     def to_dict(self) -> dict:
@@ -371,16 +372,17 @@ def plot(cal: Calibration, path: Path) -> Path:
     panels = [(p, c, info, e) for p, e in cal.thresholds.items() for c, info in e["checks"].items()]
     if not panels:
         raise UserError(f"{cal.assignment} has no measured threshold to plot")
-    colours = {"reference": "tab:green", "variant": "tab:blue", "mutant": "tab:red"}
+    colours = {"reference": "tab:green", "variant": "tab:blue", "mutant": "tab:red",
+               "may pass": "tab:orange"}
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 1.2 + 0.32 * max(
         len(i["subjects"]) for _, _, i, _ in panels) * len(panels) + 0.9 * len(panels)), squeeze=False)
     rng = np.random.default_rng(0)
     for ax, (p, check, info, entry) in zip(axes[:, 0], panels):
         names = list(info["subjects"])[::-1]  # the reference at the top
         for i, name in enumerate(names):
-            values = info["subjects"][name]["values"]
-            kind = info["subjects"][name]["kind"]
-            ax.scatter(values, i + rng.uniform(-0.15, 0.15, len(values)), s=12,
+            row = info["subjects"][name]
+            kind = "may pass" if row["kind"] == "mutant" and not row["must_fail"] else row["kind"]
+            ax.scatter(row["values"], i + rng.uniform(-0.15, 0.15, len(row["values"])), s=12,
                        color=colours[kind], alpha=0.8)
         ax.set_yticks(range(len(names)), names, fontsize=8)
         values = [info["subjects"][n][k] for n in names for k in ("min", "max")]
@@ -395,9 +397,10 @@ def plot(cal: Calibration, path: Path) -> Path:
         ax.set_xlim(lo, hi)
         ax.set_title(f"{p} {'>=' if entry['bound'] == 'lower' else '<='} {entry['value']:g}   "
                      f"({pretty_name(check)})", fontsize=9)
-    fig.suptitle(f"{cal.assignment}: {cal.seeds} seeds, torch {cal.torch}, {cal.device}, {cal.date}",
-                 fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.98))
+    fig.suptitle(f"{cal.assignment}: {cal.seeds} seeds, torch {cal.torch}, {cal.device}, {cal.date}\n"
+                 "green reference, blue correct variants, red mutants that must fail, orange mutants "
+                 "that may pass (see may_fail)", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -487,11 +490,13 @@ def main(*, assignment_id: str, seeds: int = 50, device: str | None = None, work
 
     argv = f"autograder calibrate {assignment_id} --seeds {seeds}" + (f" --device {device}" if device else "")
     cal = Calibration(assignment_id, seeds, dev, torch.__version__,
-                      datetime.date.today().isoformat(), argv, seconds=round(time.monotonic() - start, 1))
+                      datetime.date.today().isoformat(), argv, seconds=round(time.monotonic() - start, 1),
+                      resumed=len(jobs) - len(todo))
     analyse(found, runs, limits, cal)
     recorder = Console(record=True, width=120, file=io.StringIO())
     recorder.print(f"{argv}: torch {cal.torch}, {dev}, {platform.machine()}, {cal.date}, "
-                   f"{len(found)} subjects x {seeds} seeds in {cal.seconds:.0f} s")
+                   f"{len(found)} subjects x {seeds} seeds in {cal.seconds:.0f} s"
+                   + (f", {cal.resumed} of them read back from {keep}" if cal.resumed else ""))
     print_report(recorder, cal)
     cal.report = recorder.export_text()
     print_report(console, cal)

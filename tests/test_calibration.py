@@ -71,6 +71,7 @@ def test_a_rerun_resumes_from_the_kept_seeds(calibrated, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resuming: {CI_SEEDS} of {CI_SEEDS} seeds already graded" in proc.stderr
     again = json.loads(record.read_text())
+    assert again["resumed"] == CI_SEEDS and "read back from" in again["report"]
     assert again["subjects"].keys() == first.record["subjects"].keys()
     assert [s["as_intended"] for s in again["subjects"].values()] == \
         [s["as_intended"] for s in first.record["subjects"].values()]
