@@ -17,14 +17,14 @@ bwrap:
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[notebooks]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[notebooks,dask]'
 	touch $@
 
 release: setup
 	$(PY) -m autograder release
 
 demo: release
-	$(PY) -m autograder grade examples/03_network/*.ipynb --assignment 03_network --out out/demo
+	$(PY) -m autograder grade-batch examples/03_network --assignment 03_network --out out/demo
 
 test: setup
 	$(PY) -m pytest -q

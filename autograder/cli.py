@@ -106,6 +106,46 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
             console.print(table)
 
 
+@app.command("grade-batch")
+def grade_batch(source: Path = typer.Argument(..., help="a folder of submissions (one file per student), "
+                                                      "nbgrader's submitted/ folder, or a zip of either"),
+                assignment: str = typer.Option(..., help="assignment id, e.g. 03_network"),
+                out: Path = typer.Option(..., help="folder for the gradebook, the summary and each "
+                                                   "student's results and feedback"),
+                workers: Optional[int] = typer.Option(None, help="submissions graded at once "
+                                                               "(default: one per core)"),
+                scheduler: Optional[str] = typer.Option(
+                    None, help="a Dask scheduler's address (tcp://host:8786): grade on that cluster"),
+                force: bool = typer.Option(False, "--force", help="regrade students already graded "
+                                                                  "with this grader"),
+                nbgrader_db: Optional[str] = typer.Option(
+                    None, "--nbgrader-db", help="also write the scores into this nbgrader gradebook "
+                                                "(a gradebook.db path or a database URL)"),
+                device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the config's)"),
+                sandbox: Optional[str] = typer.Option(None, help="bwrap or none (default: the config's)"),
+                config: Optional[Path] = ConfigOption):
+    """Grade a whole class in parallel: a gradebook, Gradescope results, feedback per student and a
+    class summary in OUT. Rerun to resume; Ctrl-C keeps every student already graded."""
+    from autograder import batch
+
+    with _reported():
+        result = batch.main(source=source, assignment_id=assignment, out=out, workers=workers,
+                            scheduler=scheduler, force=force, device=device, config_path=config,
+                            sandbox=sandbox, nbgrader_db=nbgrader_db, console=errors)
+        table = Table(title=f"{assignment}: {len(result.outcomes)} students", title_justify="left")
+        for name, justify in (("student", "left"), ("score", "right"), ("status", "left"),
+                              ("failed checks", "right"), ("seconds", "right")):
+            table.add_column(name, justify=justify)
+        for o in result.outcomes:
+            score = "-" if o.score is None else f"{o.score:g}/{o.max_score:g}"
+            table.add_row(o.student, score, o.status, str(len(o.failed_checks)), f"{o.seconds:.1f}")
+        console.print(table)
+        console.print(f"gradebook: {result.out / 'gradebook.csv'}   summary: {result.out / 'summary.md'}"
+                      f"   feedback: {result.out / 'students'}/<id>/feedback.md", highlight=False)
+        console.print(f"{result.graded_now} graded now, {result.skipped} kept from before, "
+                      f"{result.seconds:.1f} s with {result.workers} workers", highlight=False)
+
+
 @app.command()
 def calibrate(assignment: str = typer.Argument(..., help="assignment id, e.g. 03_network"),
               seeds: int = typer.Option(50, help="how many seeds (the first is the config's own)"),

@@ -42,6 +42,10 @@ class GradeResult:
     # what checks measured against the config's thresholds, {check: {threshold path: value}}; for
     # `autograder calibrate`, and kept out of results.json
     measures: dict[str, dict[str, float]] = field(default_factory=dict)
+    # training loss curves the judge saw, {label: per-epoch losses}, for the feedback plot
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    timed_out: bool = False    # a probe, or the whole submission, ran past its time limit
+    probe_seconds: float = 0.0  # the probes' own run time, inside the sandbox
 
 
 def infer_assignment(submission: Path, cfg: GradingConfig) -> str:
@@ -116,5 +120,7 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
     except OSError as exc:
         raise UserError(f"cannot write {results_path}: {exc.strerror}") from None
     measures = {n: o.measures for n, o in verdict.outcomes.items() if o.measures}
+    probes = run.probes.outcomes.values()
+    timed_out = run.probes.timed_out or any(o.status == "timeout" for o in probes)
     return GradeResult(submission, aid, graded, results, results_path, notes, failure, seconds,
-                       measures)
+                       measures, verdict.curves, timed_out, sum(o.seconds for o in probes))

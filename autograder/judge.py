@@ -25,6 +25,7 @@ from autograder.probe import Plan, ProbeRun, run_probes
 _RUNS = pytest.StashKey[dict]()
 FEEDBACK = "feedback"  # record_property name under which a passing test leaves its feedback
 MEASURE = "measure"    # ... and under which any test records (threshold path, value) for calibrate
+CURVE = "curve"        # ... and (label, per-epoch losses) for the feedback page's plot
 # Plans depend only on the config and the device, so a process grading many submissions (a batch, or
 # `grade a b c`) builds each one once; 04's generated images cost seconds.
 _PLANS: dict[tuple, Plan] = {}
@@ -59,6 +60,7 @@ class JudgeResult:
     runs: dict[str, SubmissionRun] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    curves: dict[str, list[float]] = field(default_factory=dict)
 
 
 def load_probes(assignment_dir: Path):
@@ -148,6 +150,10 @@ class Collector:
         outcome = yield
         report = outcome.get_result()
         name = item.name
+        for key, value in report.user_properties:
+            if key == CURVE:
+                label, values = value
+                self.result.curves[str(label)] = [float(v) for v in values]
         if report.when == "call" or report.failed or report.skipped:
             previous = self.result.outcomes.get(name)
             if previous is not None and not previous.passed:

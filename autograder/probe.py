@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from safetensors.torch import load, save_file
 from autograder import harness
 from autograder.config import Limits
 from autograder.extract import Extraction
-from autograder.sandbox import INSIDE, UNPRIVILEGED, prepare_workdir, run_isolated, sandbox_env
+from autograder.sandbox import INSIDE, claim_uid, prepare_workdir, run_isolated, sandbox_env
 
 _SIGNALS = {9: "SIGKILL (killed: out of memory, or a process limit)", 11: "SIGSEGV (a crash)",
             6: "SIGABRT (aborted)", 24: "SIGXCPU (CPU time limit)", 25: "SIGXFSZ (file size limit)"}
@@ -69,6 +70,7 @@ class ProbeRun:
     seconds: float
     torch_version: str | None = None
     note: str = ""
+    timed_out: bool = False  # the whole submission ran past its limit (a probe's own: status timeout)
 
     def __getitem__(self, name: str) -> ProbeOutcome:
         return self.outcomes[name]
@@ -219,7 +221,9 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
     channel_path = private / "channel"
     channel = os.open(channel_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     cap = int(limits.max_output_mb * 1024 * 1024)
+    sandbox_done = ExitStack()
     try:
+        uid = sandbox_done.enter_context(claim_uid(sandbox))
         (work / "tmp").mkdir()
         (work / "out").mkdir()
         (work / "submission.py").write_text(extraction.source)
@@ -230,18 +234,19 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
                       str(work / "inputs.safetensors"))
         (work / "plan.json").write_text(json.dumps({
             "seed": seed, "device": device, "threads": limits.threads, "torch": plan.uses_torch,
-            "drop_to_uid": UNPRIVILEGED if sandbox == "bwrap" else None,
+            "drop_to_uid": uid,
             "channel_fd": channel, "max_output_bytes": cap,
             "probes": [{"name": p.name, "function": p.function, "args": p.args,
                         "timeout_s": p.timeout_s} for p in plan.probes]}))
         budget = min(limits.submission_timeout_s,
                      limits.startup_timeout_s + sum(p.timeout_s for p in plan.probes) + 5)
-        prepare_workdir(work, sandbox)
+        prepare_workdir(work, uid)
         inside = INSIDE if sandbox == "bwrap" else str(work)
         result = run_isolated([sys.executable, "-I", f"{inside}/harness.py", inside], work,
                               limits, budget, sandbox_env(work, limits.threads, device, sandbox),
                               work / "harness.log", mode=sandbox, device=device,
                               pass_fds=(channel,))
+        sandbox_done.close()  # the uid's processes are killed and the uid is free for the next
         os.close(channel)
         channel = None
         out = work / "out"
@@ -270,8 +275,9 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
             version = _clean(reported, 40) if isinstance(reported, str) else None
         except (OSError, ValueError):
             pass
-        return ProbeRun(outcomes, result.seconds, version)
+        return ProbeRun(outcomes, result.seconds, version, timed_out=result.timed_out)
     finally:
+        sandbox_done.close()
         if channel is not None:
             os.close(channel)
         shutil.rmtree(work, ignore_errors=True)

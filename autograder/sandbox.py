@@ -6,8 +6,10 @@ Two modes:
   network at all, not even loopback to the host), an empty root holding only /usr, the Python
   installation and the virtual environment (all read-only), /etc/ld.so.cache, a private /tmp, a fresh
   /proc and a minimal /dev, and the work folder at /sandbox. Nothing else of the host exists in it:
-  not the repository, not $HOME, not the config. Started as root, the harness drops to uid 65534
-  before any student code runs, so RLIMIT_NPROC applies (the kernel exempts root from it).
+  not the repository, not $HOME, not the config. Started as root, the harness drops to a uid of
+  its own (`claim_uid`: one per running sandbox, from a range nothing else uses) before any student
+  code runs, so RLIMIT_NPROC applies (the kernel exempts root from it) and sandboxes running side
+  by side in a batch cannot starve or signal each other.
 - `none`: process isolation only (the same limits and timeouts; files and network exposed). For a
   student's own machine, or where bubblewrap cannot run; `grade` says loudly what it gives up.
 
@@ -23,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +34,6 @@ from autograder.errors import UserError
 
 SANDBOXES = ("bwrap", "none")
 INSIDE = "/sandbox"      # where the work folder appears inside the bwrap sandbox
-UNPRIVILEGED = 65534     # nobody: the uid student code runs as when the grader is root
 UNPROTECTED = ("--sandbox none: student code can read this machine's files (the repository, hidden "
                "tests, solutions, config, $HOME) and use its network. Only process limits and "
                "timeouts apply. Use it on a machine with nothing to protect.")
@@ -44,20 +46,30 @@ class SandboxResult:
     seconds: float
 
 
-def _session_members(sid: int) -> list[int]:
+def _processes(field) -> list[int]:
+    """Pids of the processes for which `field(pid)` is true (False where it cannot tell)."""
     pids = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
+        if entry.isdigit():
+            try:
+                if field(entry):
+                    pids.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile, or unreadable
+    return pids
+
+
+def _in_session(sid: int):
+    def test(pid: str) -> bool:
+        stat = Path(f"/proc/{pid}/stat").read_text()
         # fields after the command name, which is in parentheses and may contain spaces
         fields = stat[stat.rfind(")") + 2:].split()
-        if len(fields) > 3 and int(fields[3]) == sid:
-            pids.append(int(entry))
-    return pids
+        return int(fields[3]) == sid
+    return test
+
+
+def _session_members(sid: int) -> list[int]:
+    return _processes(_in_session(sid))
 
 
 def kill_session(sid: int) -> None:
@@ -161,11 +173,11 @@ def sandbox_env(workdir: Path, threads: int, device: str, mode: str = "bwrap") -
     return env
 
 
-def prepare_workdir(workdir: Path, mode: str) -> None:
-    """Let the unprivileged uid write the work folder (bwrap as root drops to it)."""
-    if mode == "bwrap" and os.geteuid() == 0:
+def prepare_workdir(workdir: Path, uid: int | None) -> None:
+    """Let the sandbox's uid (see `claim_uid`) write the work folder."""
+    if uid is not None:
         for path in (workdir, *workdir.rglob("*")):
-            os.chown(path, UNPRIVILEGED, UNPRIVILEGED)
+            os.chown(path, uid, uid)
 
 
 def run_isolated(argv: list[str], workdir: Path, limits: Limits, timeout_s: float,
@@ -191,3 +203,89 @@ def run_isolated(argv: list[str], workdir: Path, limits: Limits, timeout_s: floa
             proc.wait()
     return SandboxResult(None if timed_out else proc.returncode, timed_out,
                          time.monotonic() - start)
+
+
+# --- one uid per running sandbox -----------------------------------------------------------------
+
+# Debian reserves 65000-65533 and never allocates them, so nothing else on the machine runs as one.
+SANDBOX_UIDS = range(65533, 65533 - 64, -1)  # at most 64 sandboxes at once on one machine
+_LOCKS = Path("/tmp/autograder-sandbox-uids")  # fixed, not $TMPDIR: every grader must see the same
+
+
+def _processes_of(uid: int) -> list[int]:
+    def runs_as(pid: str) -> bool:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[1]) == uid
+        return False
+    return _processes(runs_as)
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process running as `uid` (only ever a sandbox uid)."""
+    for _ in range(3):
+        pids = _processes_of(uid)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+
+
+def _try_lock(uid: int) -> int | None:
+    import fcntl
+
+    fd = os.open(_LOCKS / f"{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        os.close(fd)
+        return None
+
+
+@contextmanager
+def claim_uid(mode: str):
+    """The uid that one sandbox's code runs as, held for as long as the sandbox runs (None where
+    no uid is dropped: `--sandbox none`, or a grader that is not root).
+
+    Each running sandbox has its own uid, so a batch grading several submissions at once keeps them
+    apart: RLIMIT_NPROC counts per uid (a fork storm in one cannot starve its neighbour of
+    processes) and a process can signal only its own uid's. Whatever still runs as the uid when it
+    is claimed (left by a grader that died mid-grading) is killed first, and again at release."""
+    if mode != "bwrap" or os.geteuid() != 0:
+        yield None
+        return
+    _LOCKS.mkdir(mode=0o700, exist_ok=True)
+    while True:
+        for uid in SANDBOX_UIDS:
+            fd = _try_lock(uid)
+            if fd is None:
+                continue
+            try:
+                kill_uid(uid)
+                yield uid
+            finally:
+                kill_uid(uid)
+                os.close(fd)  # releases the lock
+            return
+        time.sleep(0.1)  # more than 64 sandboxes at once: wait for one to finish
+
+
+def stray_processes() -> list[tuple[int, int]]:
+    """(pid, uid) of processes running as a sandbox uid that no grading holds: leftovers."""
+    if not _LOCKS.is_dir():
+        return []
+    found = []
+    for uid in SANDBOX_UIDS:
+        fd = _try_lock(uid)
+        if fd is None:
+            continue  # a grading holds it: its processes are its own business
+        try:
+            found += [(pid, uid) for pid in _processes_of(uid)]
+        finally:
+            os.close(fd)
+    return found

@@ -47,3 +47,16 @@ def measure(record_property):
         record_property(judge.MEASURE, (threshold, float(value)))
         return value
     return record
+
+
+@pytest.fixture
+def curve(record_property):
+    """curve(label, values): keep a per-epoch training loss curve for the student's feedback page,
+    where `autograder grade-batch` draws it against the reference solution's. For display only:
+    no score depends on it. Non-numbers are dropped; at most 1000 points are kept."""
+    def record(label: str, values) -> None:
+        if isinstance(values, list):
+            kept = [float(v) for v in values[:1000] if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if kept:
+                record_property(judge.CURVE, (label, kept))
+    return record

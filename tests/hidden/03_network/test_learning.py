@@ -42,11 +42,12 @@ def _trained(ev, ref, params):
 
 
 @pytest.mark.parametrize("data", ["gaussians", "digits"])
-def test_training_lowers_loss__catches_no_learning(probe, plan, ref, p, data, measure):
+def test_training_lowers_loss__catches_no_learning(probe, plan, ref, p, data, measure, curve):
     """Training your Network with your trainer lowers the training loss (recomputed by the judge
     from the weights before and after)."""
     params = getattr(p, data)
     ev = probe(f"fit_{data}", f"training on the {data} data")
+    curve(f"{data}: the loss your trainer returned", _history(ev))
     (w0, b0), (w1, b1) = _trained(ev, ref, params)
     X, y = plan.inputs[f"{data}.x"], plan.inputs[f"{data}.y"]
     before = ref.cross_entropy(ref.forward(w0, b0, params.activation, X), y)

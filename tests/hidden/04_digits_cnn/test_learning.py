@@ -27,9 +27,11 @@ def _hint(ev, logits, submission_run) -> str:
     return "check the layers against the description, and the ReLUs between them"
 
 
-def test_heldout_accuracy__catches_a_cnn_that_does_not_learn(probe, p, plan, measure, submission_run):
+def test_heldout_accuracy__catches_a_cnn_that_does_not_learn(probe, p, plan, measure, submission_run,
+                                                             curve):
     """After a fixed training budget, your network classifies fresh digits well enough."""
     ev = probe("train", "training your DigitCNN")
+    curve("training loss, the course's loop", ev.data.get("losses"))
     held_y = plan.secrets["held.y"]
     logits = ev.tensor("held.logits", (len(held_y), 10), what="the held-out scores")
     acc = (logits.argmax(dim=1) == held_y).double().mean().item()
