@@ -28,6 +28,7 @@ A rerun skips students whose submission and grader are unchanged (`force` regrad
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -223,6 +224,14 @@ def grader_key(root: Path, assignment_id: str, config_text: str, notebook: str, 
 
 # --- grading one submission: runs in a worker ---------------------------------------------------
 
+@functools.lru_cache(maxsize=8)
+def _worker_grader_key(assignment_id: str, config_text: str, notebook: str, device: str,
+                       sandbox: str) -> str:
+    """This worker's grader fingerprint, hashed once per worker rather than once per submission:
+    the code a worker runs is what it imported when it started."""
+    return grader_key(repo_root(), assignment_id, config_text, notebook, device, sandbox)
+
+
 def grade_job(job: dict) -> dict:
     """Grade one submission, given as bytes, and return plain data. Runs in a worker process (local
     or Dask), which keeps the judge warm between calls. Never raises: a kit failure is a result
@@ -232,9 +241,8 @@ def grade_job(job: dict) -> dict:
     try:
         from autograder import grade as grade_stage
 
-        root = repo_root()
-        here = grader_key(root, job["assignment"], job["config_text"], job["notebook"],
-                          job["device"], job["sandbox"])
+        here = _worker_grader_key(job["assignment"], job["config_text"], job["notebook"],
+                                  job["device"], job["sandbox"])
         if here != job["grader"]:
             return {**base, "status": "error", "seconds": time.monotonic() - start,
                     "reason": f"this worker's grader ({here}) differs from the batch's "

@@ -72,18 +72,23 @@ def _session_members(sid: int) -> list[int]:
     return _processes(_in_session(sid))
 
 
-def kill_session(sid: int) -> None:
-    """SIGKILL every process of session `sid` (the sandbox leader started a new session)."""
-    for _ in range(3):  # a fork racing with the kill gets a second look
-        members = _session_members(sid)
-        if not members:
+def _kill_all(members) -> None:
+    """SIGKILL every process `members()` lists, looking again for one that a fork raced in."""
+    for _ in range(3):
+        pids = members()
+        if not pids:
             return
-        for pid in members:
+        for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
         time.sleep(0.02)
+
+
+def kill_session(sid: int) -> None:
+    """SIGKILL every process of session `sid` (the sandbox leader started a new session)."""
+    _kill_all(lambda: _session_members(sid))
 
 
 def _limit_resources(limits: Limits):
@@ -223,16 +228,7 @@ def _processes_of(uid: int) -> list[int]:
 
 def kill_uid(uid: int) -> None:
     """SIGKILL every process running as `uid` (only ever a sandbox uid)."""
-    for _ in range(3):
-        pids = _processes_of(uid)
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        time.sleep(0.02)
+    _kill_all(lambda: _processes_of(uid))
 
 
 def _try_lock(uid: int) -> int | None:
