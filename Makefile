@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup bwrap demo test release bench clean
+.PHONY: setup bwrap demo test release bench bench-venv bench-batch clean
 
 setup: bwrap $(VENV)/.installed
 
@@ -31,6 +31,16 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/grade_one.py
+
+# The anchors the batch benchmark compares against; not dependencies of the kit.
+bench-venv: .bench-venv/.installed
+.bench-venv/.installed:
+	$(PYTHON) -m venv .bench-venv
+	.bench-venv/bin/pip install -q otter-grader==7.0.0 ipykernel
+	touch $@
+
+bench-batch: setup bench-venv
+	$(PY) benchmarks/batch_overhead.py
 
 clean:
 	rm -rf out

@@ -269,25 +269,29 @@ def _drop_privileges(uid) -> None:
         os.setuid(uid)
 
 
-def main(workdir: str) -> None:
-    os.chdir(workdir)
-    sys.path.insert(0, os.getcwd())
-    with open("plan.json") as f:
-        plan = json.load(f)
-    _drop_privileges(plan.get("drop_to_uid"))
+def _prepare(threads: int, uses_torch: bool) -> str | None:
+    """The expensive, submission-independent start: import torch and pay its first-use costs.
+    Returns the torch version (None when the plan needs no torch)."""
+    if not uses_torch:
+        return None
+    import torch
+    from safetensors.torch import load_file  # noqa: F401  (imported here, used by _serve)
+
+    # One thread: fork is only safe before a thread pool exists, and results stay bit-exact.
+    torch.set_num_threads(threads)
+    _warm_up()
+    return torch.__version__
+
+
+def _serve(plan: dict, version: str | None) -> None:
+    """Run one submission's probes, in the work folder (the current directory), as its uid."""
     _make_undumpable()
     os.makedirs(OUT, exist_ok=True)
-    inputs, version = {}, None
-    if plan.get("torch", True):
-        import torch
+    inputs = {}
+    if plan.get("torch", True) and os.path.exists("inputs.safetensors"):
         from safetensors.torch import load_file
 
-        # One thread: fork is only safe before a thread pool exists, and results stay bit-exact.
-        torch.set_num_threads(plan["threads"])
-        _warm_up()
-        if os.path.exists("inputs.safetensors"):
-            inputs = load_file("inputs.safetensors")
-        version = torch.__version__
+        inputs = load_file("inputs.safetensors")
     import probes
 
     # No CUDA call here: a CUDA context must not exist before fork; each child makes its own.
@@ -297,5 +301,228 @@ def main(workdir: str) -> None:
     _write_json(f"{OUT}/_done.json", {"ok": True})
 
 
+def main(workdir: str) -> None:
+    """A cold start: one sandbox, one submission."""
+    os.chdir(workdir)
+    sys.path.insert(0, os.getcwd())
+    with open("plan.json") as f:
+        plan = json.load(f)
+    _drop_privileges(plan.get("drop_to_uid"))
+    version = _prepare(plan["threads"], plan.get("torch", True))
+    _serve(plan, version)
+
+
+# --- the zygote: a warm sandbox that forks one fresh, isolated tree per submission -----------------
+#
+# Started once per grading process (see autograder/zygote.py for the trusted side and the safety
+# argument). It runs as root inside bubblewrap with the namespaces' capabilities, imports torch, and
+# then waits on its control socket. It never reads a submission and never runs student code: per job
+# it forks a child that builds fresh namespaces and drops to the job's uid before any file of the job
+# is read, so every submission starts from the same pristine image and nothing of one reaches the
+# next.
+
+_CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWNET, _CLONE_NEWPID = 0x20000, 0x08000000, 0x40000000, 0x20000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 0x40000
+_MNT_DETACH = 2
+_PR_SET_PDEATHSIG = 1
+
+
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        import ctypes
+
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(libc, source, target, fstype, flags, data=None) -> None:
+    _check(libc.mount(source and source.encode(), target.encode(), fstype and fstype.encode(),
+                      flags, data and data.encode()), f"mount {target}")
+
+
+def _die_with_parent(libc) -> None:
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _set_limits(limits: dict) -> None:
+    import resource
+
+    mb = 1024 * 1024
+    for name, value in (("RLIMIT_AS", limits["memory_mb"] * mb), ("RLIMIT_CPU", limits["cpu_time_s"]),
+                        ("RLIMIT_FSIZE", limits["max_file_mb"] * mb),
+                        ("RLIMIT_NPROC", limits["max_processes"]), ("RLIMIT_CORE", 0)):
+        value = int(value)
+        resource.setrlimit(getattr(resource, name), (value, value))
+
+
+def _close_fds(keep: set[int]) -> None:
+    for entry in os.listdir("/proc/self/fd"):
+        fd = int(entry)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own descriptor, already closed
+
+
+def _exit_code(status: int) -> int:
+    """A wait status as one exit code: the code itself, or 128 + the signal that killed it."""
+    return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def _job(job: dict, channel: int, version: str | None) -> None:
+    """Child of the zygote: build the submission's world, then run its probes. Never returns."""
+    code = 1
+    try:
+        libc = _libc()
+        _die_with_parent(libc)
+        # New mount, IPC and network namespaces for this child; a new pid namespace for its children.
+        _check(libc.unshare(_CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWNET | _CLONE_NEWPID), "unshare")
+        _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+        for place in ("/tmp", "/dev/shm"):  # empty and root's, exactly as bubblewrap makes them
+            _mount(libc, "tmpfs", place, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")
+        # The job's own folder over /sandbox; the folder of all jobs then vanishes from view.
+        _mount(libc, f"/jobs/{job['name']}", "/sandbox", None, _MS_BIND | _MS_REC)
+        _check(libc.umount2(b"/jobs", _MNT_DETACH), "umount /jobs")
+        init = os.fork()
+        if init == 0:
+            _job_init(libc, job, channel, version)  # never returns
+        os.close(channel)
+        _, status = os.waitpid(init, 0)
+        code = _exit_code(status)
+    except BaseException as exc:  # noqa: BLE001 - said on the zygote's log, then a failed job
+        try:
+            os.write(2, f"zygote job {job.get('name')}: {exc!r}\n".encode())
+        except OSError:
+            pass
+        code = 125
+    finally:
+        os._exit(code)
+
+
+def _job_init(libc, job: dict, channel: int, version: str | None) -> None:
+    """Pid 1 of the submission's pid namespace: when it exits, every process in it is killed."""
+    code = 1
+    try:
+        _die_with_parent(libc)
+        _mount(libc, "proc", "/proc", "proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+        harness = os.fork()
+        if harness == 0:
+            _job_harness(job, channel, version)  # never returns
+        os.close(channel)
+        while True:  # reap orphans too, until the harness itself ends
+            pid, status = os.waitpid(-1, 0)
+            if pid == harness:
+                code = _exit_code(status)
+                break
+    except BaseException:  # noqa: BLE001
+        code = 125
+    finally:
+        os._exit(code)
+
+
+def _job_harness(job: dict, channel: int, version: str | None) -> None:
+    """The submission's harness, as a cold start would run it, minus `import torch`."""
+    code = 0
+    try:
+        os.setsid()
+        _set_limits(job["limits"])
+        os.chdir("/sandbox")
+        log = os.open("/sandbox/harness.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        _close_fds({0, 1, 2, channel})
+        uid = job.get("uid")
+        if not isinstance(uid, int) or uid <= 0:
+            raise ValueError("a zygote job must name the uid its code runs as")
+        _drop_privileges(uid)
+        import importlib
+
+        importlib.invalidate_caches()  # /sandbox is another folder now than when the zygote started
+        sys.argv = ["/sandbox/harness.py", "/sandbox"]
+        sys.path.insert(0, os.getcwd())
+        with open("plan.json") as f:
+            plan = json.load(f)
+        plan["channel_fd"] = channel
+        _serve(plan, version if plan.get("torch", True) else None)
+    except BaseException:  # noqa: BLE001 - whatever happened is on harness.log
+        try:
+            traceback.print_exc()
+        except BaseException:  # noqa: BLE001
+            pass
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _send(control, message: dict) -> None:
+    control.send(json.dumps(message).encode())
+
+
+def zygote(control_fd: int, threads: int) -> None:
+    """Serve jobs from the control socket until it closes: {"name", "uid", "limits"} with the
+    channel's descriptor attached; answer {"done": name, "returncode": code} when the job ends."""
+    import socket
+
+    control = socket.socket(fileno=control_fd)
+    try:
+        version = _prepare(threads, True)
+        _send(control, {"ready": True, "torch": version})
+    except BaseException as exc:  # noqa: BLE001
+        _send(control, {"ready": False, "error": repr(exc)[:2000]})
+        return
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 65536, 1)
+        except OSError:
+            return
+        if not message:
+            return  # the grader closed the socket (or died): done
+        start = time.monotonic()
+        try:
+            job = json.loads(message)
+            if len(fds) != 1:
+                raise ValueError("a job comes with exactly one channel descriptor")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                control.close()
+                _job(job, fds[0], version)  # never returns
+            for fd in fds:
+                os.close(fd)
+            _, status = os.waitpid(pid, 0)
+            code = _exit_code(status)
+            rc = -(code - 128) if code > 128 else code
+            _send(control, {"done": job["name"], "returncode": rc,
+                            "seconds": round(time.monotonic() - start, 3)})
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            try:
+                _send(control, {"done": None, "error": repr(exc)[:2000]})
+            except OSError:
+                return
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--zygote":
+        zygote(int(sys.argv[2]), int(sys.argv[3]))
+    else:
+        main(sys.argv[1])

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from safetensors.torch import load, save_file
 
-from autograder import harness
+from autograder import harness, zygote
 from autograder.config import Limits
 from autograder.extract import Extraction
 from autograder.sandbox import INSIDE, claim_uid, prepare_workdir, run_isolated, sandbox_env
@@ -81,15 +81,6 @@ def _clean(text: str, limit: int = 400) -> str:
     text = "".join(ch if ch.isprintable() or ch == "\n" else "?" for ch in str(text))
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _read_capped(path: Path, cap: int) -> bytes | None:
-    try:
-        if path.stat().st_size > cap:
-            raise ValueError(f"{path.name} is larger than the {cap} byte limit")
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
 
 
 MAX_JSON_DEPTH = 20
@@ -209,13 +200,72 @@ def _read_outcome(record: _Record | None, spec: ProbeSpec, log: str, extraction:
 
 def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Limits,
                device: str, seed: int, sandbox: str = "bwrap") -> ProbeRun:
-    """Run every probe of `plan` against the extracted module; never raises for student faults."""
+    """Run every probe of `plan` against the extracted module; never raises for student faults.
+
+    In the warm sandbox where it can run (see zygote.py), else in a sandbox of its own."""
     if extraction.source is None:
         reason = extraction.failure or "the submission could not be read"
         return ProbeRun({p.name: ProbeOutcome(p.name, "not_run", reason) for p in plan.probes}, 0.0)
     for p in plan.probes:
         p.timeout_s = p.timeout_s or limits.probe_timeout_s
-    work = Path(tempfile.mkdtemp(prefix="autograder-"))
+    if zygote.enabled(sandbox):
+        try:
+            return _run_probes(extraction, probes_file, plan, limits, device, seed, sandbox,
+                               zygote.get(device, limits))
+        except zygote.Unavailable:
+            pass  # said once on stderr; this submission starts cold, in a fresh work folder
+    return _run_probes(extraction, probes_file, plan, limits, device, seed, sandbox, None)
+
+
+def _open_inside(work: Path, relative: str) -> int | None:
+    """A descriptor on a plain file the sandbox wrote, found without following any link (the
+    sandbox may have swapped a file or folder for a link to a host file, or for a FIFO that would
+    block a read forever)."""
+    import stat
+
+    fds = []
+    try:
+        fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        fds.append(fd)
+        parts = relative.split("/")
+        for part in parts[:-1]:
+            fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            fds.append(fd)
+        found = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    except OSError:
+        return None
+    finally:
+        for fd in fds:
+            os.close(fd)
+    if not stat.S_ISREG(os.fstat(found).st_mode):
+        os.close(found)
+        return None
+    return found
+
+
+def read_inside(work: Path, relative: str, cap: int) -> bytes | None:
+    """The file's bytes, or None where it is missing, not a plain file, or over `cap` bytes."""
+    fd = _open_inside(work, relative)
+    if fd is None:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(cap + 1)
+    return data if len(data) <= cap else None
+
+
+def tail_inside(work: Path, relative: str, size: int) -> str:
+    """The last `size` bytes of a file the sandbox wrote, as text ("" where unreadable)."""
+    fd = _open_inside(work, relative)
+    if fd is None:
+        return ""
+    with os.fdopen(fd, "rb") as f:
+        f.seek(max(0, os.fstat(f.fileno()).st_size - size))
+        return f.read(size).decode("utf-8", "replace")
+
+
+def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Limits,
+                device: str, seed: int, sandbox: str, warm: zygote.Zygote | None) -> ProbeRun:
+    work = Path(tempfile.mkdtemp(prefix="autograder-", dir=warm.jobs if warm else None))
     # The channel lives outside the work folder, so nothing inside the sandbox can name it.
     private = Path(tempfile.mkdtemp(prefix="autograder-channel-"))
     channel_path = private / "channel"
@@ -241,36 +291,34 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
         budget = min(limits.submission_timeout_s,
                      limits.startup_timeout_s + sum(p.timeout_s for p in plan.probes) + 5)
         prepare_workdir(work, uid)
-        inside = INSIDE if sandbox == "bwrap" else str(work)
-        result = run_isolated([sys.executable, "-I", f"{inside}/harness.py", inside], work,
-                              limits, budget, sandbox_env(work, limits.threads, device, sandbox),
-                              work / "harness.log", mode=sandbox, device=device,
-                              pass_fds=(channel,))
+        if warm is not None:
+            result = warm.run(work, uid, limits, channel, budget)
+        else:
+            inside = INSIDE if sandbox == "bwrap" else str(work)
+            result = run_isolated([sys.executable, "-I", f"{inside}/harness.py", inside], work,
+                                  limits, budget, sandbox_env(work, limits.threads, device, sandbox),
+                                  work / "harness.log", mode=sandbox, device=device,
+                                  pass_fds=(channel,))
         sandbox_done.close()  # the uid's processes are killed and the uid is free for the next
         os.close(channel)
         channel = None
-        out = work / "out"
         died = ""
         if result.timed_out:
             died = f"not run: the whole submission ran past its {budget:g} s limit"
         elif result.returncode not in (0, None):
             died = "not run: the process running your code was killed before this check " \
                    "(did your code kill its parent process or exhaust memory?)"
-            if not (out / "_ready.json").exists():
-                tail = (work / "harness.log").read_bytes()[-2000:].decode("utf-8", "replace")
+            if _open_inside(work, "out/_ready.json") is None:
+                tail = tail_inside(work, "harness.log", 2000)
                 died = f"not run: the grading process could not start ({_clean(tail, 300)})"
         records = read_channel(channel_path, cap)
         outcomes = {}
         for p in plan.probes:
-            try:
-                log = (out / f"{p.name}.log").read_bytes()[-4000:].decode("utf-8", "replace")
-            except OSError:
-                log = ""
+            log = tail_inside(work, f"out/{p.name}.log", 4000)
             outcomes[p.name] = _read_outcome(records.get(p.name), p, log, extraction, died)
-        ready = out / "_ready.json"
         version = None
         try:
-            info = json.loads(_read_capped(ready, 10_000) or b"{}")
+            info = json.loads(read_inside(work, "out/_ready.json", 10_000) or b"{}")
             reported = info.get("torch") if isinstance(info, dict) else None
             version = _clean(reported, 40) if isinstance(reported, str) else None
         except (OSError, ValueError):

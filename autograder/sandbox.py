@@ -115,9 +115,11 @@ def require(mode: str) -> None:
 
 
 def bwrap_argv(argv: list[str], workdir: Path, device: str,
-               env: dict[str, str] | None = None) -> list[str]:
+               env: dict[str, str] | None = None, binds: tuple[tuple[str, str], ...] = (),
+               workdir_bind: str = "--bind") -> list[str]:
     """The bubblewrap command that runs `argv` (paths already as seen inside) in the sandbox,
-    with exactly the variables of `env`."""
+    with exactly the variables of `env`. `binds` adds (host folder, inside) read-write binds, and
+    `workdir_bind` says how the work folder appears (the zygote's own folder is read-only)."""
     cmd = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox",
            "--clearenv"]
@@ -147,7 +149,10 @@ def bwrap_argv(argv: list[str], workdir: Path, device: str,
                 cmd += ["--perms", "0755", "--dir", parent]
                 made.add(parent)
         cmd += ["--ro-bind", root, root]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--bind", str(workdir), INSIDE, "--chdir", INSIDE]
+    cmd += ["--proc", "/proc", "--dev", "/dev", workdir_bind, str(workdir), INSIDE]
+    for host, inside in binds:
+        cmd += ["--bind", host, inside]
+    cmd += ["--chdir", INSIDE]
     if device == "cuda":  # GPU passthrough: the NVIDIA device nodes and what the driver reads
         for node in sorted(Path("/dev").glob("nvidia*")):
             cmd += ["--dev-bind", str(node), str(node)]

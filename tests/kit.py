@@ -16,9 +16,9 @@ def run_cli(*args, cwd=ROOT, timeout=600, env=None):
                           capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
-def grade_many(paths, out: Path, assignment="03_network", extra=()):
+def grade_many(paths, out: Path, assignment="03_network", extra=(), env=None):
     """Grade several submissions in one grader process; return {stem: results.json dict}."""
-    proc = run_cli("grade", *paths, "--assignment", assignment, "--out", out, *extra)
+    proc = run_cli("grade", *paths, "--assignment", assignment, "--out", out, *extra, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     if len(paths) == 1:
         return {Path(paths[0]).stem: json.loads((out / "results.json").read_text())}

@@ -2,6 +2,7 @@
 import os
 import shutil
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,108 @@ def test_a_process_left_running_as_a_sandbox_uid_is_killed_when_the_uid_is_claim
         assert orphan.returncode == -9 and (orphan.pid, uid) not in sandbox.stray_processes()
     finally:
         orphan.kill()
+
+
+# --- the warm sandbox (autograder/zygote.py): nothing of one submission reaches the next ---------
+
+LEAVE = '''
+import ctypes, json, os, socket, time
+libc = ctypes.CDLL(None, use_errno=True)
+left = {}
+for path in ("/tmp/leak", "/dev/shm/leak", "/var/tmp/leak", "/leak", "/dev/leak", "/sandbox/leak",
+             "/sandbox/../leak"):
+    try:
+        with open(path, "w") as f:
+            f.write("leak")
+        left[path] = True
+    except OSError:
+        pass
+left["shm"] = libc.shmget(0x5EED, 4096, 0o1666) >= 0   # IPC_CREAT | 0666: outlives its process
+left["msg"] = libc.msgget(0x5EED, 0o1666) >= 0
+left["sem"] = libc.semget(0x5EED, 1, 0o1666) >= 0
+if os.fork() == 0:  # a daemon holding an abstract unix socket, detached from everything
+    os.setsid()
+    if os.fork() == 0:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind("\\0autograder-leak")
+        server.listen(1)
+        time.sleep(120)
+    os._exit(0)
+time.sleep(0.5)
+probe = socket.socket(socket.AF_UNIX)
+left["socket"] = probe.connect_ex("\\0autograder-leak") == 0
+raise RuntimeError("left " + json.dumps(left))
+'''
+
+LOOK = '''
+import ctypes, json, os, socket
+libc = ctypes.CDLL(None, use_errno=True)
+found = {}
+for path in ("/tmp/leak", "/dev/shm/leak", "/var/tmp/leak", "/leak", "/dev/leak", "/sandbox/leak"):
+    if os.path.exists(path):
+        found[path] = True
+for name, ok in (("shm", libc.shmget(0x5EED, 0, 0) >= 0), ("msg", libc.msgget(0x5EED, 0) >= 0),
+                 ("sem", libc.semget(0x5EED, 0, 0) >= 0)):
+    if ok:
+        found[name] = True
+probe = socket.socket(socket.AF_UNIX)
+if probe.connect_ex("\\0autograder-leak") == 0:
+    found["socket"] = True
+probe.close()
+mine = {os.getpid(), os.getppid()}
+others = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\\0", b" ").decode()
+    except OSError:
+        continue
+    if int(pid) not in mine and int(pid) != 1:
+        others.append(cmd[:80])
+found["processes"] = others
+fds = {}
+for fd in os.listdir("/proc/self/fd"):
+    try:
+        fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        pass  # the listing's own descriptor, closed by now
+found["fds"] = sorted(target for fd, target in fds.items() if fd not in ("0", "1", "2"))
+found["uid"] = os.getuid()
+raise RuntimeError("found " + json.dumps(found))
+'''
+
+
+@needs_root
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (.ci/run installs it)")
+def test_a_submission_leaves_nothing_for_the_next_in_the_warm_sandbox(tmp_path, reference_source):
+    """Two submissions graded one after the other by one grader, so by one zygote: the first
+    leaves files wherever it can write, SysV IPC objects, and a detached daemon holding an
+    abstract unix socket; the second finds none of it, sees no process but its own harness, and
+    holds no descriptor but its standard streams."""
+    import json
+
+    sys.path.insert(0, str(Path(__file__).parent / "adversarial"))
+    from cases import ACCURACY_DEF, in_function
+    from kit import grade_many
+
+    paths = []
+    for name, code in (("a_leave", LEAVE), ("b_look", LOOK)):
+        paths.append(tmp_path / f"{name}.py")
+        paths[-1].write_text(in_function(reference_source, ACCURACY_DEF, code))
+    results = grade_many(paths, tmp_path / "out")
+
+    def said(stem: str, word: str) -> dict:
+        for test in results[stem]["tests"]:
+            if f"{word} {{" in test["output"]:
+                text = test["output"].split(f"{word} ", 1)[1]
+                return json.loads(text[: text.index("}") + 1])
+        raise AssertionError(f"{stem} said nothing: {results[stem]['tests']}")
+
+    left, found = said("a_leave", "left"), said("b_look", "found")
+    # the attempts were real: as its own uid, the first could make all of these in its namespace
+    assert left["shm"] and left["msg"] and left["sem"] and left["socket"], left
+    assert left.get("/sandbox/leak"), left
+    assert found["uid"] in sandbox.SANDBOX_UIDS
+    assert found["processes"] == [] or all("harness.py" in c for c in found["processes"]), found
+    # the probe's own log (its standard streams) and nothing else: not the channel, not the zygote's
+    assert set(found["fds"]) <= {"/sandbox/out/accuracy.log"}, found
+    assert not {k for k in found if k not in ("processes", "fds", "uid")}, found

@@ -50,6 +50,26 @@ def cases(ref: str, names: list[str], ctx: dict) -> dict:
                          ACCURACY, "killed by SIGKILL"),
         "sigkill_parent": (in_function(ref, TRAINER_DEF, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"),
                            TRAINER | ACCURACY, "killed"),
+        "links_and_fifos_then_kill_parent": (in_function(ref, TRAINER_DEF, f"""
+            import os, signal
+            # every file the grader reads back becomes a FIFO (a blocking read) or a link to a host
+            # file the grader could read, then the harness dies so the grader reads its log
+            for name in os.listdir("out"):
+                if name.endswith(".log"):
+                    os.remove(f"out/{{name}}")
+                    os.mkfifo(f"out/{{name}}")
+            for name in ("fit_gaussians", "fit_digits", "accuracy", "replay_classification"):
+                if not os.path.exists(f"out/{{name}}.log"):
+                    os.mkfifo(f"out/{{name}}.log")
+            os.remove("out/_ready.json")
+            os.symlink({ctx['secret_file']!r}, "out/_ready.json")
+            try:
+                os.remove("harness.log")
+            except FileNotFoundError:
+                pass
+            os.symlink({ctx['secret_file']!r}, "harness.log")
+            os.kill(os.getppid(), signal.SIGKILL)
+            """), TRAINER | ACCURACY, "could not start"),
         # --- rigged comparisons ---------------------------------------------------------------
         "always_true_eq": (in_function(ref, ACCURACY_DEF, """
             class AlwaysEqual(float):

@@ -20,7 +20,8 @@ CFG = load_config(ROOT / "grading_config.yaml").assignment("03_network")
 NAMES = list(CFG.tests)
 _SOLUTION = ROOT / "solutions/03_network/03_network.ipynb"
 CASE_NAMES = list(attacks.cases(extract(_SOLUTION, _SOLUTION, "03_network").source, NAMES,
-                                {"port": 0, "repo_paths": [], "result_targets": [], "pickle_marker": ""}))
+                                {"port": 0, "repo_paths": [], "result_targets": [], "pickle_marker": "",
+                                 "secret_file": ""}))
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (.ci/run installs it)")
 
 
@@ -34,9 +35,14 @@ def _stray_processes() -> set:
     return set(stray_processes())
 
 
-@pytest.fixture(scope="module")
-def attack(tmp_path_factory, reference_source):
-    folder = tmp_path_factory.mktemp("hostile")
+SECRET = "HOST-SECRET-6f1c"  # in a host file that an attack links to; no output may show it
+
+
+@pytest.fixture(scope="module", params=["warm", "cold"])
+def attack(request, tmp_path_factory, reference_source):
+    """Every attack, graded in one grader process: once in the warm sandbox (one zygote forks each
+    submission's tree) and once with a fresh sandbox per submission; both must hold alike."""
+    folder = tmp_path_factory.mktemp(f"hostile-{request.param}")
     out = folder / "out"
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -49,7 +55,9 @@ def attack(tmp_path_factory, reference_source):
         "result_targets": [str(out / "write_results_json" / "results.json"), str(out / "results.json"),
                            str(folder / "results.json")],
         "pickle_marker": str(folder / "PICKLE_RAN"),
+        "secret_file": str(folder / "secret.txt"),
     }
+    (folder / "secret.txt").write_text(f"{SECRET}\n" * 50)
     table = attacks.cases(reference_source, NAMES, ctx)
     paths = []
     for name, (source, _, _) in table.items():
@@ -64,7 +72,8 @@ def attack(tmp_path_factory, reference_source):
     config = folder / "grading_config.yaml"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     before = _stray_processes()
-    results = grade_many(paths, out, extra=("--config", config))
+    results = grade_many(paths, out, extra=("--config", config),
+                         env={"AUTOGRADER_SANDBOX_START": request.param})
     arrived = []
     try:
         while True:
@@ -113,6 +122,12 @@ def test_shipped_conftest_and_sitecustomize_never_run(attack):
 
 def test_pickle_is_never_unpickled(attack):
     assert not (attack["folder"] / "PICKLE_RAN").exists()
+
+
+def test_no_host_file_reaches_the_feedback(attack):
+    """The grader reads back what the sandbox wrote without following links or opening FIFOs."""
+    for results in attack["results"].values():
+        assert SECRET not in json.dumps(results)
 
 
 def test_no_process_outlives_the_grading(attack):

@@ -1,0 +1,245 @@
+"""A warm sandbox: one bubblewrap sandbox per grading process that has imported torch once, and
+forks a fresh, isolated process tree for each submission (the trusted side; the sandbox side is
+`zygote()` in harness.py).
+
+Why: a cold sandbox pays bwrap, Python, `import torch` and PyTorch's first-use costs (about 2.5 s
+here) for every submission, more than the probes of a whole assignment take. Forking a process
+that has already paid them costs milliseconds.
+
+Why it is safe. A cold start gives each submission a fresh process tree, filesystem view, uid and
+namespaces. The warm start gives each submission the same, built by the zygote's child before any
+file of the submission is read:
+
+- *Memory.* The zygote never reads a submission, runs student code, or holds a secret: it imports
+  torch, runs a fixed warm-up on constant inputs, and waits. Each job is a fork of that same
+  pristine image; what a job writes to its memory is copy-on-write and dies with it. So no job can
+  see another's data or leave anything for the next, and every job starts from identical state (a
+  cold start's state, up to address layout: the fork shares the zygote's, which gives a student
+  nothing but knowledge of their own sandbox).
+- *Processes.* Each job gets a new pid namespace whose init is the job's own (when the harness
+  ends, the kernel kills everything left in it) and its own claimed uid (`claim_uid`), whose
+  processes are killed at release as in a cold start. The zygote runs as root outside that pid
+  namespace: job code can neither see nor signal nor ptrace it (another uid, and no capabilities:
+  the job drops to its uid before anything of the submission is read, and setuid clears them).
+- *Files.* A new mount namespace per job: the job's own work folder over /sandbox, the folder of
+  all jobs unmounted, fresh empty tmpfs on /tmp and /dev/shm (root's, as bubblewrap makes them),
+  and a fresh /proc. Everything else is the same read-only view a cold sandbox has.
+- *IPC and network.* A new IPC namespace (SysV shared memory, semaphores, message queues, POSIX
+  queues) and a new network namespace (no interfaces, no abstract unix sockets of another job).
+- *Limits.* The same rlimits as a cold start, set in the job's harness before it drops its uid.
+- *The control socket* is closed in the job's child at once; the channel (the only descriptor a
+  job keeps) goes to the harness parent alone, exactly as in a cold start.
+
+tests/test_sandbox.py runs a submission that leaves something behind in each of these places and a
+second one in the same zygote that looks for it; tests/adversarial runs every attack both ways.
+
+`AUTOGRADER_SANDBOX_START=cold` turns the zygote off (a fresh bwrap per submission). It is used
+only where it can be built: bwrap mode, as root (the zygote needs the capabilities to make
+namespaces and to drop to a sandbox uid); elsewhere every submission starts cold.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from autograder import harness
+from autograder.config import Limits
+from autograder.sandbox import (INSIDE, SandboxResult, bwrap_argv, kill_session, kill_uid,
+                                sandbox_env)
+
+BROKEN_JOB = 125        # the job's namespaces could not be built: the zygote, not the submission
+_KILL_GRACE_S = 10.0    # after a timeout, how long the job's tree may take to be reaped
+
+
+_PREFIX = "autograder-zygote-"
+
+
+def _sweep() -> None:
+    """Remove the folders of zygotes whose grading process is gone (one killed, or ended without
+    running its exit handlers, as pool workers may)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+        try:
+            pid = int(folder.name[len(_PREFIX):].split("-")[0])
+            os.kill(pid, 0)
+        except ValueError:
+            continue  # not named by this code
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue  # alive, as another user
+
+
+class Unavailable(Exception):
+    """The zygote cannot start or serve here; the caller starts this submission cold."""
+
+
+def enabled(mode: str) -> bool:
+    return (mode == "bwrap" and os.geteuid() == 0
+            and os.environ.get("AUTOGRADER_SANDBOX_START", "warm") != "cold")
+
+
+class Zygote:
+    def __init__(self, device: str, threads: int, startup_timeout_s: float):
+        self.device, self.threads = device, threads
+        self.broken: str | None = None  # why no job can run here at all (then never restarted)
+        _sweep()
+        self.root = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
+        self.jobs = self.root / "jobs"
+        boot = self.root / "boot"
+        self.jobs.mkdir()
+        boot.mkdir()
+        shutil.copy(harness.__file__, boot / "harness.py")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = ours
+        env = sandbox_env(boot, threads, device, "bwrap")
+        argv = bwrap_argv([sys.executable, "-I", f"{INSIDE}/harness.py", "--zygote",
+                           str(theirs.fileno()), str(threads)], boot, device, env,
+                          binds=((str(self.jobs), "/jobs"),), workdir_bind="--ro-bind")
+        self.log_path = self.root / "zygote.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(argv, env={"PATH": env["PATH"]}, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True, close_fds=True,
+                                         pass_fds=(theirs.fileno(),))
+        theirs.close()
+        try:
+            hello = self._receive(time.monotonic() + startup_timeout_s)
+        except Unavailable:
+            self.close()
+            raise
+        if not hello.get("ready"):
+            self.close()
+            raise Unavailable(f"the warm sandbox could not start: {hello.get('error', '?')}")
+        self.torch_version = hello.get("torch")
+
+    def _receive(self, deadline: float) -> dict:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError from None
+        except OSError as exc:
+            raise Unavailable(f"the warm sandbox stopped answering ({exc})") from None
+        if not data:
+            tail = self.log_path.read_bytes()[-600:].decode("utf-8", "replace").strip()
+            raise Unavailable(f"the warm sandbox exited ({tail or 'no output'})")
+        try:
+            message = json.loads(data)
+        except ValueError:
+            raise Unavailable("the warm sandbox said something unreadable") from None
+        if not isinstance(message, dict):
+            raise Unavailable("the warm sandbox said something unreadable")
+        return message
+
+    def run(self, work: Path, uid: int, limits: Limits, channel: int, timeout_s: float) -> SandboxResult:
+        """Run the harness on `work` (a folder under self.jobs) as `uid`, like `run_isolated`."""
+        start = time.monotonic()
+        job = {"name": work.name, "uid": uid, "limits": {
+            "memory_mb": limits.memory_mb, "cpu_time_s": limits.cpu_time_s,
+            "max_file_mb": limits.max_file_mb, "max_processes": limits.max_processes}}
+        try:
+            socket.send_fds(self.sock, [json.dumps(job).encode()], [channel])
+        except OSError as exc:
+            self.close()
+            raise Unavailable(f"the warm sandbox is gone ({exc})") from None
+        timed_out = False
+        try:
+            try:
+                done = self._receive(start + timeout_s)
+            except TimeoutError:
+                timed_out = True
+                kill_uid(uid)  # the harness and all it started; the job's init then ends too
+                done = self._receive(time.monotonic() + _KILL_GRACE_S)
+        except (TimeoutError, Unavailable):
+            self.close()
+            if timed_out:  # the job was over its time anyway: it timed out
+                return SandboxResult(None, True, time.monotonic() - start)
+            raise Unavailable("the warm sandbox stopped during a job") from None
+        if done.get("done") != work.name or not isinstance(done.get("returncode"), int):
+            self.close()
+            raise Unavailable(f"the warm sandbox failed a job: {done.get('error', done)}")
+        if done["returncode"] == BROKEN_JOB:
+            self.broken = ("the warm sandbox could not build a job's namespaces ("
+                           + self.log_path.read_bytes()[-600:].decode("utf-8", "replace").strip() + ")")
+            self.close()
+            raise Unavailable(self.broken)
+        return SandboxResult(None if timed_out else done["returncode"], timed_out,
+                             time.monotonic() - start)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None and self.sock.fileno() != -1
+
+    def close(self) -> None:
+        try:
+            self.sock.close()  # the zygote reads the end of its socket and exits
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        finally:
+            kill_session(self.proc.pid)
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+_zygotes: dict[tuple, Zygote] = {}
+_failed: dict[tuple, str] = {}
+_lock = threading.Lock()
+
+
+def get(device: str, limits: Limits) -> Zygote:
+    """This process's zygote for `device` and the limits' thread count, started on first use.
+    Raises Unavailable (once said on stderr, then remembered) where it cannot start."""
+    key = (device, limits.threads)
+    with _lock:
+        if key in _failed:
+            raise Unavailable(_failed[key])
+        zygote = _zygotes.get(key)
+        if zygote is not None and not zygote.alive:
+            zygote.close()
+            del _zygotes[key]
+            if zygote.broken:
+                _failed[key] = zygote.broken
+                _say(zygote.broken)
+                raise Unavailable(zygote.broken)
+            zygote = None
+        if zygote is None:
+            try:
+                zygote = Zygote(device, limits.threads, limits.startup_timeout_s)
+            except (Unavailable, OSError) as exc:
+                _failed[key] = str(exc)
+                _say(str(exc))
+                raise Unavailable(str(exc)) from None
+            _zygotes[key] = zygote
+        return zygote
+
+
+def _say(problem: str) -> None:
+    print(f"autograder: {problem}; every submission starts its own sandbox instead (slower, as "
+          "safe)", file=sys.stderr)
+
+
+@atexit.register
+def close_all() -> None:
+    with _lock:
+        for zygote in _zygotes.values():
+            try:
+                zygote.close()
+            except Exception:  # noqa: BLE001 - at exit, best effort
+                pass
+        _zygotes.clear()
