@@ -36,6 +36,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import zipfile
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -232,14 +233,31 @@ def _worker_grader_key(assignment_id: str, config_text: str, notebook: str, devi
     return grader_key(repo_root(), assignment_id, config_text, notebook, device, sandbox)
 
 
+_one_at_a_time = threading.Lock()
+
+
 def grade_job(job: dict) -> dict:
     """Grade one submission, given as bytes, and return plain data. Runs in a worker process (local
     or Dask), which keeps the judge warm between calls. Never raises: a kit failure is a result
-    with status `error`, so one bad submission never stops the batch."""
+    with status `error`, so one bad submission never stops the batch.
+
+    A process grades one submission at a time: the judge (pytest) and the process's warm sandbox
+    serve one grading at once, and a Dask worker may have several threads."""
+    with _one_at_a_time:
+        return _grade_job(job)
+
+
+def _grade_job(job: dict) -> dict:
     start = time.monotonic()
     base = {"student": job["student"], "key": job["key"]}
     try:
+        import torch
+
         from autograder import grade as grade_stage
+
+        # One thread for the judge: workers already fill the cores, and OpenMP threads spinning
+        # against another worker's made gradings take 5x as long at random.
+        torch.set_num_threads(1)
 
         here = _worker_grader_key(job["assignment"], job["config_text"], job["notebook"],
                                   job["device"], job["sandbox"])
@@ -407,7 +425,8 @@ def summarize(outcomes: list[Outcome], assignment_id: str, out: Path, max_score:
 
     counts = Counter(o.status for o in outcomes)
     scores = [o.score for o in outcomes if o.score is not None]
-    failed = Counter(c for o in outcomes for c in o.failed_checks)
+    # only submissions that ran: one that could not be read (or hit a kit error) "fails" every check
+    failed = Counter(c for o in outcomes if o.status in ("graded", "timed out") for c in o.failed_checks)
     lines = [f"# {assignment_id}: class summary", "",
              f"{len(outcomes)} students: " + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]),
              f"in {seconds:.0f} s with {workers} workers." if seconds else ""]

@@ -260,3 +260,21 @@ def test_two_files_for_one_student_and_an_empty_folder_are_user_errors(tmp_path)
     (tmp_path / "bad.zip").write_text("not a zip")
     with pytest.raises(UserError, match="not a readable zip"):
         batch.discover(tmp_path / "bad.zip", "03_network", "03_network.ipynb", tmp_path / "s")
+
+
+def test_the_most_failed_checks_count_only_submissions_that_were_graded(tmp_path):
+    """A submission that could not be read fails every check; counting those would bury the
+    checks the class actually struggles with."""
+    def outcome(student, status, failed):
+        return batch.Outcome(student, status, 0.0 if status == "failed" else 5.0, 10.0, {}, 1.0,
+                             failed_checks=failed)
+
+    everyone = [outcome("a", "graded", ["test_b"]), outcome("b", "graded", ["test_b", "test_c"]),
+                outcome("c", "failed", ["test_a", "test_b", "test_c", "test_d"]),
+                outcome("d", "failed", ["test_a", "test_b", "test_c", "test_d"])]
+    text = batch.summarize(everyone, "03_network", tmp_path, 10.0, 12.0, 2)
+    table = text.split("## Most-failed checks", 1)[1].split("##", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "students" not in line]
+    counts = {row.split("|")[1].strip(): int(row.split("|")[2]) for row in rows}
+    assert list(counts.values()) == [2, 1], counts       # test_b by a and b, then test_c by b
+    assert "2 failed" in text and "c (failed)" in text    # the unreadable ones are still listed
