@@ -302,13 +302,14 @@ def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: L
         sandbox_done.close()  # the uid's processes are killed and the uid is free for the next
         os.close(channel)
         channel = None
+        ready = read_inside(work, "out/_ready.json", 10_000)
         died = ""
         if result.timed_out:
             died = f"not run: the whole submission ran past its {budget:g} s limit"
         elif result.returncode not in (0, None):
             died = "not run: the process running your code was killed before this check " \
                    "(did your code kill its parent process or exhaust memory?)"
-            if _open_inside(work, "out/_ready.json") is None:
+            if ready is None:
                 tail = tail_inside(work, "harness.log", 2000)
                 died = f"not run: the grading process could not start ({_clean(tail, 300)})"
         records = read_channel(channel_path, cap)
@@ -318,7 +319,7 @@ def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: L
             outcomes[p.name] = _read_outcome(records.get(p.name), p, log, extraction, died)
         version = None
         try:
-            info = json.loads(read_inside(work, "out/_ready.json", 10_000) or b"{}")
+            info = json.loads(ready or b"{}")
             reported = info.get("torch") if isinstance(info, dict) else None
             version = _clean(reported, 40) if isinstance(reported, str) else None
         except (OSError, ValueError):
