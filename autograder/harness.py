@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource  # at the top: set_limits also runs as a preexec_fn, where importing is unsafe
 import select
 import signal
 import sys
@@ -351,9 +352,9 @@ def _die_with_parent(libc) -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _set_limits(limits: dict) -> None:
-    import resource
-
+def set_limits(limits: dict) -> None:
+    """Address space, CPU time, file size and process limits, and no core files (the trusted side
+    also applies them, through this function, before a cold sandbox starts)."""
     mb = 1024 * 1024
     for name, value in (("RLIMIT_AS", limits["memory_mb"] * mb), ("RLIMIT_CPU", limits["cpu_time_s"]),
                         ("RLIMIT_FSIZE", limits["max_file_mb"] * mb),
@@ -433,7 +434,7 @@ def _job_harness(job: dict, channel: int, version: str | None) -> None:
     code = 0
     try:
         os.setsid()
-        _set_limits(job["limits"])
+        set_limits(job["limits"])
         os.chdir("/sandbox")
         log = os.open("/sandbox/harness.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         null = os.open("/dev/null", os.O_RDONLY)

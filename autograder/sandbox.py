@@ -19,7 +19,6 @@ minimal environment, a wall-clock timeout, and a kill of every process left in t
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -29,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder import harness
 from autograder.config import Limits
 from autograder.errors import UserError
 
@@ -91,16 +91,16 @@ def kill_session(sid: int) -> None:
     _kill_all(lambda: _session_members(sid))
 
 
-def _limit_resources(limits: Limits):
-    def apply():
-        mb = 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_time_s, limits.cpu_time_s))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_mb * mb, limits.max_file_mb * mb))
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def rlimits(limits: Limits) -> dict:
+    """The config's limits as `harness.set_limits` takes them (for a cold start's preexec and for
+    a warm sandbox's job alike)."""
+    return {"memory_mb": limits.memory_mb, "cpu_time_s": limits.cpu_time_s,
+            "max_file_mb": limits.max_file_mb, "max_processes": limits.max_processes}
 
-    return apply
+
+def _limit_resources(limits: Limits):
+    values = rlimits(limits)
+    return lambda: harness.set_limits(values)
 
 
 def require(mode: str) -> None:

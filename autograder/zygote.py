@@ -54,7 +54,7 @@ from pathlib import Path
 from autograder import harness
 from autograder.config import Limits
 from autograder.sandbox import (INSIDE, SandboxResult, bwrap_argv, kill_session, kill_uid,
-                                sandbox_env)
+                                rlimits, sandbox_env)
 
 BROKEN_JOB = 125        # the job's namespaces could not be built: the zygote, not the submission
 _KILL_GRACE_S = 10.0    # after a timeout, how long the job's tree may take to be reaped
@@ -146,9 +146,7 @@ class Zygote:
     def run(self, work: Path, uid: int, limits: Limits, channel: int, timeout_s: float) -> SandboxResult:
         """Run the harness on `work` (a folder under self.jobs) as `uid`, like `run_isolated`."""
         start = time.monotonic()
-        job = {"name": work.name, "uid": uid, "limits": {
-            "memory_mb": limits.memory_mb, "cpu_time_s": limits.cpu_time_s,
-            "max_file_mb": limits.max_file_mb, "max_processes": limits.max_processes}}
+        job = {"name": work.name, "uid": uid, "limits": rlimits(limits)}
         try:
             socket.send_fds(self.sock, [json.dumps(job).encode()], [channel])
         except OSError as exc:
