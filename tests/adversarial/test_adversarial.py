@@ -137,7 +137,9 @@ def test_no_process_outlives_the_grading(attack):
 def test_what_a_submission_can_see(attack):
     """The sandbox shows student code a minimal world: a uid of its own, /sandbox, a few variables."""
     text = _failed(attack["results"]["detect_grader"])["test_accuracy_matches_judge_count__catches_missing_eval_mode"]
-    seen = json.loads(text.split("sees ", 1)[1].split("\n")[0])
+    report = text.split("sees ", 1)[1].split("\n")[0]
+    assert not report.endswith("..."), f"the attack's report was clipped; shorten it: {report}"
+    seen = json.loads(report)
     assert seen["uid"] in SANDBOX_UIDS and seen["cwd"] == "/sandbox"
     assert set(seen["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED",
                                 "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTORCH_NVML_BASED_CUDA_CHECK",
