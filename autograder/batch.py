@@ -216,7 +216,8 @@ def grader_key(root: Path, assignment_id: str, config_text: str, notebook: str, 
     files = [release_path(root, assignment_id, notebook)]
     files += sorted((root / "tests" / "hidden" / assignment_id).rglob("*"))
     files += [root / "tests" / "hidden" / "conftest.py"]
-    files += sorted((root / "autograder").rglob("*.py"))
+    files += sorted(f for f in (root / "autograder").rglob("*.py")
+                    if "exports" not in f.relative_to(root / "autograder").parts)
     for f in files:
         if f.is_file() and "__pycache__" not in f.parts:
             h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())

@@ -72,6 +72,9 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
           sandbox: Optional[str] = typer.Option(
               None, help="bwrap (OS sandbox) or none (process limits only; unsafe for untrusted "
                          "work). Default: the config's"),
+          summary: Optional[Path] = typer.Option(
+              None, help="also append a markdown score table per submission to this file "
+                         "(e.g. \"$GITHUB_STEP_SUMMARY\" in GitHub Actions)"),
           config: Optional[Path] = ConfigOption):
     """Grade each submission: print a table of checks and points, write results.json."""
     from autograder import grade as grade_stage
@@ -92,6 +95,9 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
             report.print_table(console, result.score, f"{sub.name} ({result.assignment_id})",
                                result.notes, result.failure)
             console.print(f"results: {result.results_path}  ({result.seconds:.1f} s)\n")
+            if summary:
+                _append(summary, report.markdown_table(result.results,
+                                                       f"{sub.name} ({result.assignment_id})"))
             rows.append(result)
         if len(rows) > 1:
             table = Table(title="scores", title_justify="left")
@@ -104,6 +110,32 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
                 table.add_row(r.submission.name, f"{r.score.total:g}/{r.score.max_total:g}",
                               str(failed), f"{r.seconds:.1f}")
             console.print(table)
+
+
+def _append(path: Path, text: str) -> None:
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror}") from None
+
+
+@app.command()
+def check(notebook: Path = typer.Argument(..., help="your saved notebook, e.g. 03_network.ipynb"),
+          assignment: Optional[str] = typer.Option(None, help="assignment id (default: read from the notebook)"),
+          public: Optional[Path] = typer.Option(
+              None, "--public", help="the assignment's public checks (default: "
+                                     "assignments/<id>/public/ of the course folder)"),
+          config: Optional[Path] = ConfigOption):
+    """Check your notebook against the assignment's public checks before you submit: what passes,
+    what fails and why, and the points at stake. Hidden checks run only when you are graded."""
+    from autograder import check as check_stage
+
+    with _reported():
+        with console.status(f"checking {notebook.name} ..."):
+            result = check_stage.main(notebook=notebook, assignment_id=assignment, bundle=public,
+                                      config_path=config)
+        check_stage.show(console, result, notebook.name)
 
 
 @app.command("grade-batch")
@@ -171,6 +203,25 @@ def calibrate(assignment: str = typer.Argument(..., help="assignment id, e.g. 03
                                    sandbox=sandbox, console=errors)
         if cal.flags:
             raise typer.Exit(1)
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Export an assignment for students or for "
+                                                    "another grader (Gradescope, otter-grader).")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("otter")
+def export_otter(assignment: str = typer.Argument(..., help="assignment id, e.g. 03_network"),
+                 out: Optional[Path] = typer.Option(None, help="folder for the otter-assign master "
+                                                              "notebook (default: out/otter/<id>)"),
+                 config: Optional[Path] = ConfigOption):
+    """Write an otter-assign master notebook of ASSIGNMENT, with the hidden checks as otter tests.
+    Otter runs those tests in the student's own process: see the README for what that gives up."""
+    from autograder.exports import otter
+
+    with _reported():
+        path = otter.main(assignment_id=assignment, out=out, config_path=config)
+        console.print(f"wrote {path}", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console-script shim

@@ -13,6 +13,7 @@ import nbformat
 from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme,
                                     ClearOutput, ClearSolutions, ComputeChecksums, LockCells)
 
+from autograder import public
 from autograder.config import GradingConfig, load_config, release_path, repo_root, solution_path
 from autograder.errors import UserError
 
@@ -59,7 +60,8 @@ def render_release(source: Path) -> str:
 
 def main(*, assignment_id: str, config: GradingConfig | None = None, root: Path | None = None,
          out_dir: Path | None = None) -> Path:
-    """Write assignments/<id>/<notebook> (or `out_dir`/<notebook>) and return its path."""
+    """Write assignments/<id>/<notebook> (or `out_dir`/<notebook>), with the public checks beside it
+    in public/ (see autograder/public.py), and return the notebook's path."""
     root = root or repo_root()
     cfg = config or load_config(root / "grading_config.yaml")
     notebook = cfg.assignment(assignment_id).notebook
@@ -67,4 +69,5 @@ def main(*, assignment_id: str, config: GradingConfig | None = None, root: Path 
     target = (out_dir / notebook) if out_dir else release_path(root, assignment_id, notebook)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
+    public.write(root, cfg, assignment_id, target.parent / "public")
     return target

@@ -53,6 +53,28 @@ def write_results(path: Path, results: dict) -> None:
     tmp.replace(path)
 
 
+def _cell(text: str) -> str:
+    """One markdown table cell: a single line, pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def markdown_table(results: dict, title: str) -> str:
+    """A results.json (this kit's or any in Gradescope's schema) as a markdown score table: one row
+    per check with its points and, when it failed, the reason. For GitHub's job summary."""
+    lines = [f"### {_cell(title)}: {results.get('score', 0):g} / {results.get('max_score', 0):g}", "",
+             "| | check | points | feedback |", "|---|---|---:|---|"]
+    for t in results.get("tests", []):
+        passed = t.get("status") == "passed"
+        said = "" if passed else t.get("output", "").split("\n")[0]
+        lines.append(f"| {'✅' if passed else '❌'} | {_cell(t.get('name', ''))} | "
+                     f"{t.get('score', 0):g}/{t.get('max_score', 0):g} | {_cell(said)} |")
+    lines.append(f"| | **total** | **{results.get('score', 0):g}/{results.get('max_score', 0):g}** | |")
+    extra = [line for line in results.get("output", "").splitlines()[1:] if line.strip()]
+    if extra:
+        lines += [""] + [f"> {_cell(line)}" for line in extra]
+    return "\n".join(lines) + "\n\n"
+
+
 def print_table(console: Console, score: Score, title: str, notes: list[str],
                 failure: str | None) -> None:
     table = Table(title=title, title_justify="left", show_lines=False)

@@ -67,3 +67,15 @@ def test_untouched_release_scores_zero(solution, tmp_path):
     results = grade_many([_release(solution)], tmp_path, assignment=aid)[solution.stem]
     assert results["score"] == 0, [t["name"] for t in results["tests"] if t["score"]]
     assert all(t["status"] == "failed" for t in results["tests"])
+
+
+@pytest.mark.parametrize("aid", IDS)
+def test_public_checks_are_fresh(aid):
+    """assignments/<id>/public/ is what `autograder release` makes from the hidden suite and config."""
+    from autograder import public
+    from autograder.config import load_config
+
+    built = public.build(ROOT, load_config(ROOT / "grading_config.yaml"), aid)
+    folder = public.folder(ROOT, aid)
+    on_disk = {p.name: p.read_bytes() for p in folder.iterdir()} if folder.exists() else {}
+    assert built == on_disk, f"assignments/{aid}/public is stale: run `autograder release {aid}`"
