@@ -17,7 +17,7 @@ bwrap:
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[notebooks,dask]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[notebooks,dask,otter,dev]'
 	touch $@
 
 release: setup

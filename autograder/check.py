@@ -105,11 +105,13 @@ def main(*, notebook: Path, assignment_id: str | None = None, bundle: Path | Non
     public_specs = {n: t for n, t in acfg.tests.items() if n in wanted}
     if not wanted:
         empty = score.score({}, {})
-        return CheckResult(aid, empty, total, [f"{aid} has no public checks: all {total:g} points "
-                                               "are checked when your notebook is graded"], None,
+        worth = f"all {total:g} points" if total else "all of them"  # a student's config: none listed
+        return CheckResult(aid, empty, total, [f"{aid} has no public checks: {worth} are checked "
+                                               "when your notebook is graded"], None,
                            time.monotonic() - start)
     folder = find_bundle(root, aid, notebook, bundle)
     meta, plan = public.load_plan(folder)
+    total = meta.get("total_points", total)
     if meta.get("assignment") != aid or set(meta.get("checks", [])) != wanted:
         raise UserError(f"{folder} holds the public checks of another release: run "
                         f"`autograder release {aid}`, or get the current assignment folder")

@@ -210,6 +210,38 @@ export_app = typer.Typer(no_args_is_help=True, help="Export an assignment for st
 app.add_typer(export_app, name="export")
 
 
+@export_app.command("gradescope")
+def export_gradescope(assignment: str = typer.Argument(..., help="assignment id, e.g. 03_network"),
+                      out: Path = typer.Option(Path("autograder.zip"), help="the zip to write"),
+                      sandbox: str = typer.Option(
+                          "bwrap", help="bwrap, or none where Gradescope's container cannot run "
+                                        "bubblewrap (see the README)"),
+                      config: Optional[Path] = ConfigOption):
+    """Build a Gradescope autograder zip: setup.sh, run_autograder, the hidden suite, the config and
+    pinned requirements. run_autograder refuses to grade if what runs is not what was built."""
+    from autograder.exports import gradescope
+
+    with _reported():
+        path = gradescope.main(assignment_id=assignment, out=out, config_path=config, sandbox=sandbox)
+        console.print(f"wrote {path}: upload it as the assignment's autograder on Gradescope",
+                      highlight=False)
+
+
+@export_app.command("student")
+def export_student(out: Path = typer.Option(..., help="folder for the student kit (must not exist, "
+                                                     "or be empty)"),
+                   assignments: Optional[list[str]] = typer.Argument(
+                       None, help="assignment ids (default: every assignment in the config)"),
+                   config: Optional[Path] = ConfigOption):
+    """Build the kit students get: the package, the released notebooks, the public checks and a
+    config of public checks only. Hidden checks, solutions and secrets stay out."""
+    from autograder.exports import student
+
+    with _reported():
+        path = student.main(assignment_ids=assignments or None, out=out, config_path=config)
+        console.print(f"wrote the student kit to {path}", highlight=False)
+
+
 @export_app.command("otter")
 def export_otter(assignment: str = typer.Argument(..., help="assignment id, e.g. 03_network"),
                  out: Optional[Path] = typer.Option(None, help="folder for the otter-assign master "

@@ -92,6 +92,9 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
     acfg = cfg.assignment(aid)
     if not release_path(root, aid, acfg.notebook).exists():
         raise UserError(f"assignment {aid} has no release yet: run `autograder release {aid}`")
+    if not (root / "tests" / "hidden" / aid).is_dir():
+        raise UserError(f"the hidden suite of {aid} is not in {root} (a student kit has only the "
+                        f"public checks: run `autograder check` instead)")
     dev = resolve_device(device or cfg.device)
     mode = sandbox or cfg.sandbox
     sandbox_stage.require(mode)

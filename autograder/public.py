@@ -220,7 +220,9 @@ def build(root: Path, cfg: GradingConfig, aid: str) -> dict[str, bytes]:
               "timeout_s": p.timeout_s or acfg.probe_timeout_s.get(p.name)}
              for p in plan.probes if p.name in probe_names]
     meta = {"assignment": aid, "seed": acfg.seed, "uses_torch": plan.uses_torch, "probes": specs,
-            "checks": sorted(wanted_full)}
+            "checks": sorted(wanted_full),
+            # a student's config lists only the public checks; this says what the rest are worth
+            "total_points": sum(t.points for t in acfg.tests.values())}
     files[PLAN_FILE] = (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode()
     tensors = {k: plan.inputs[k].contiguous() for k in sorted(keys)}
     files[INPUTS_FILE] = save(tensors) if tensors else b""
