@@ -22,7 +22,7 @@ import pytest
 from rich.console import Console
 
 from autograder import public, report, score
-from autograder.config import load_config, release_path, repo_root
+from autograder.config import CONFIG_NAME, load_config, release_path, repo_root
 from autograder.errors import UserError
 from autograder.extract import extract
 from autograder.judge import Collector, SubmissionRun
@@ -77,6 +77,15 @@ class _Fixtures:
         items[:] = [item for item in items if item.name in self.wanted]
 
 
+def course_root(notebook: Path) -> Path:
+    """The course folder: the nearest parent of the notebook holding the config (students run
+    `check` from anywhere), else the kit's usual root (AUTOGRADER_ROOT, the current folder...)."""
+    for d in notebook.resolve().parents:
+        if (d / CONFIG_NAME).is_file():
+            return d
+    return repo_root()
+
+
 def find_bundle(root: Path, aid: str, notebook: Path, given: Path | None) -> Path:
     candidates = [given] if given else [public.folder(root, aid), notebook.parent / "public"]
     for c in candidates:
@@ -96,8 +105,13 @@ def main(*, notebook: Path, assignment_id: str | None = None, bundle: Path | Non
     if not notebook.is_file():
         raise UserError(f"notebook not found: {notebook}" if not notebook.exists()
                         else f"{notebook} is not a file: give your notebook")
+    root = course_root(notebook) if config_path is None else repo_root()
+    config_path = Path(config_path) if config_path else root / CONFIG_NAME
+    if not config_path.is_file():
+        raise UserError(f"cannot find the course's {CONFIG_NAME} above {notebook} or the current "
+                        "folder: keep your notebook inside the course folder (the student kit), "
+                        "or pass --config")
     cfg = load_config(config_path)
-    root = repo_root()
     aid = assignment_id or infer_assignment(notebook, cfg)
     acfg = cfg.assignment(aid)
     wanted = public.public_names(cfg, aid)

@@ -182,6 +182,8 @@ def test_a_student_checks_with_the_kit_alone(student_kit, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = " ".join(proc.stdout.split())
     assert "4/4 points, all pass" in out and "The other 24 points" in out
+    elsewhere = run_cli("check", notebook, cwd=tmp_path, env=env)  # the kit is found from the notebook
+    assert elsewhere.returncode == 0 and "4/4 points" in elsewhere.stdout, elsewhere.stderr
     proc = run_cli("grade", notebook, cwd=student_kit, env=env)
     assert proc.returncode == 1 and "hidden suite of 03_network is not in" in proc.stderr
 
