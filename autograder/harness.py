@@ -323,7 +323,7 @@ def main(workdir: str) -> None:
 # next.
 
 _CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWNET, _CLONE_NEWPID = 0x20000, 0x08000000, 0x40000000, 0x20000000
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT = 1, 2, 4, 8, 32
 _MS_BIND, _MS_REC, _MS_PRIVATE = 0x1000, 0x4000, 0x40000
 _MNT_DETACH = 2
 _PR_SET_PDEATHSIG = 1
@@ -346,6 +346,13 @@ def _check(result: int, what: str) -> None:
 def _mount(libc, source, target, fstype, flags, data=None) -> None:
     _check(libc.mount(source and source.encode(), target.encode(), fstype and fstype.encode(),
                       flags, data and data.encode()), f"mount {target}")
+
+
+def environment_roots() -> list[str]:
+    """The interpreter's and the environment's folders: what the sandbox binds read-only."""
+    roots = {os.path.realpath(sys.base_prefix), os.path.abspath(sys.prefix),
+             os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
+    return sorted(roots)
 
 
 def _die_with_parent(libc) -> None:
@@ -387,8 +394,17 @@ def _job(job: dict, channel: int, version: str | None) -> None:
         # New mount, IPC and network namespaces for this child; a new pid namespace for its children.
         _check(libc.unshare(_CLONE_NEWNS | _CLONE_NEWIPC | _CLONE_NEWNET | _CLONE_NEWPID), "unshare")
         _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
+        # A Python environment that lives under /tmp (a checkout in /tmp) would vanish under the
+        # fresh tmpfs: hold it by a descriptor, then bind it back, read-only, as bubblewrap did.
+        kept = [(root, os.open(root, os.O_PATH | os.O_DIRECTORY)) for root in environment_roots()
+                if root.startswith(("/tmp/", "/dev/shm/"))]
         for place in ("/tmp", "/dev/shm"):  # empty and root's, exactly as bubblewrap makes them
             _mount(libc, "tmpfs", place, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")
+        for root, fd in kept:
+            os.makedirs(root, mode=0o755, exist_ok=True)
+            _mount(libc, f"/proc/self/fd/{fd}", root, None, _MS_BIND | _MS_REC)
+            _mount(libc, None, root, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+            os.close(fd)
         # The job's own folder over /sandbox; the folder of all jobs then vanishes from view.
         _mount(libc, f"/jobs/{job['name']}", "/sandbox", None, _MS_BIND | _MS_REC)
         _check(libc.umount2(b"/jobs", _MNT_DETACH), "umount /jobs")

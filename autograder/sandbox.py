@@ -22,7 +22,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -139,9 +138,7 @@ def bwrap_argv(argv: list[str], workdir: Path, device: str,
         if os.path.exists(name):
             cmd += ["--ro-bind", name, name]
     # the interpreter, its standard library and the environment's packages, read-only
-    roots = {os.path.realpath(sys.base_prefix), os.path.abspath(sys.prefix),
-             os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))}
-    roots = sorted(r for r in roots if not r.startswith("/usr/") and r != "/usr")
+    roots = sorted(r for r in harness.environment_roots() if not r.startswith("/usr/") and r != "/usr")
     made: set[str] = set()
     for root in roots:
         for parent in map(str, reversed(Path(root).parents[:-1])):  # outermost first, not "/"
