@@ -28,9 +28,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
-from autograder.config import GradingConfig
+from autograder.config import GradingConfig, solution_path
 from autograder.errors import UserError
 from autograder.extract import extract
+from autograder.judge import load_probes
 from autograder.probe import Plan, ProbeSpec
 
 PUBLIC_FIXTURES = {"probe", "p", "plan", "measure", "curve"}
@@ -168,15 +169,13 @@ def _inputs_read(root: Path, aid: str, notebook: str, probes_file: Path, plan: P
                  names: set[str]) -> set[str]:
     """Which inputs the public probes read: each runs once, here, on the reference solution
     (the instructor's own trusted code), with inputs that record every key asked for."""
-    solution = root / "solutions" / aid / notebook
+    solution = solution_path(root, aid, notebook)
     source = extract(solution, solution, aid).source
     if source is None:
         raise UserError(f"cannot read the reference solution {solution}")
     student = types.ModuleType("submission")
     student.__file__ = str(solution)
-    probes_spec = importlib.util.spec_from_file_location(f"autograder_public_probes_{aid}", probes_file)
-    probes = importlib.util.module_from_spec(probes_spec)
-    probes_spec.loader.exec_module(probes)
+    probes = load_probes(probes_file.parent)
     sys.modules["submission"] = student
     try:
         exec(compile(source, str(solution), "exec"), student.__dict__)  # noqa: S102 - the reference
