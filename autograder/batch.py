@@ -46,7 +46,8 @@ from pathlib import Path
 
 from autograder import __version__
 from autograder.config import CONFIG_NAME, load_config, release_path, repo_root, solution_path
-from autograder.errors import UserError
+from autograder.errors import GraderError, UserError
+from rich.markup import escape
 
 SUFFIXES = (".ipynb", ".py")
 STATUSES = ("graded", "failed", "timed out", "error")
@@ -78,6 +79,7 @@ class Outcome:
     submission: str = ""
     key: str = ""
     probe_seconds: float = 0.0  # the probes' own run time inside the sandbox (benchmarks subtract it)
+    sandbox: str = ""           # the sandbox tier its code ran in
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -275,6 +277,9 @@ def _grade_job(job: dict) -> dict:
             result = grade_stage.main(submission=sub, assignment_id=job["assignment"],
                                       out=Path(tmp) / "out", device=job["device"],
                                       config_path=config_path, sandbox=job["sandbox"])
+    except GraderError as exc:  # the machinery failed here (the sandbox did not start): retried
+        return {**base, "status": "error", "seconds": time.monotonic() - start, "retry": True,
+                "sandbox": job["sandbox"], "reason": f"error of the grader, not a grade: {exc}"}
     except BaseException as exc:  # noqa: BLE001 - whatever happened, the batch goes on
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -290,7 +295,7 @@ def _grade_job(job: dict) -> dict:
             "results": result.results, "curves": result.curves,
             "groups": {g: got for g, (got, _) in result.score.by_group().items()},
             "score": result.score.total, "max_score": result.score.max_total,
-            "probe_seconds": round(result.probe_seconds, 3),
+            "probe_seconds": round(result.probe_seconds, 3), "sandbox": result.sandbox,
             "failed_checks": [t.name for t in result.score.tests if not t.passed]}
 
 
@@ -348,6 +353,8 @@ def feedback_markdown(student: str, assignment_id: str, outcome: dict, plot: boo
         lines.append(f"**Score: {results['score']:g} / {results['max_score']:g}**")
     else:
         lines.append("**Not graded.**")
+    if outcome.get("sandbox"):
+        lines += ["", f"Graded in the `{outcome['sandbox']}` sandbox."]
     if outcome.get("reason"):
         lines += ["", f"> {outcome['reason']}"]
     tests = results.get("tests", [])
@@ -392,7 +399,7 @@ def write_student(folder: Path, done: dict, assignment_id: str) -> Outcome:
     outcome = Outcome(done["student"], done["status"], done.get("score"), done.get("max_score", 0.0),
                       done.get("groups", {}), round(done["seconds"], 2), done.get("reason", ""),
                       done.get("failed_checks", []), done.get("submission", ""), done["key"],
-                      done.get("probe_seconds", 0.0))
+                      done.get("probe_seconds", 0.0), done.get("sandbox", ""))
     _write(folder / "grading.json", json.dumps(outcome.to_dict(), indent=1) + "\n")
     return outcome
 
@@ -408,12 +415,13 @@ def read_outcome(folder: Path) -> Outcome | None:
 def write_gradebook(path: Path, outcomes: list[Outcome], groups: list[str]) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["student", "total", "max_score", *groups, "status", "duration_s", "reason"])
+    writer.writerow(["student", "total", "max_score", *groups, "status", "duration_s", "sandbox",
+                     "reason"])
     for o in sorted(outcomes, key=lambda o: o.student):
         total = "" if o.score is None else f"{o.score:g}"
         cells = ["" if o.score is None else f"{o.groups.get(g, 0.0):g}" for g in groups]
         writer.writerow([o.student, total, f"{o.max_score:g}", *cells, o.status, f"{o.seconds:.1f}",
-                         " ".join(o.reason.split())])
+                         o.sandbox, " ".join(o.reason.split())])
     _write(path, buf.getvalue())
 
 
@@ -587,7 +595,8 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
                                TimeElapsedColumn, TimeRemainingColumn)
 
     from autograder import grade as grade_stage
-    from autograder.sandbox import require
+    from autograder import judge
+    from autograder.sandbox import select
 
     start = time.monotonic()
     console = console or Console(stderr=True)
@@ -599,12 +608,16 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
         raise UserError(f"assignment {assignment_id} has no release yet: run "
                         f"`autograder release {assignment_id}`")
     dev = grade_stage.resolve_device(device or cfg.device)
-    mode = sandbox or cfg.sandbox
-    require(mode)
+    # The tier is chosen here, once, by its self-test (SandboxUnavailable: exit 2, nobody graded),
+    # and every worker grades with that very tier: the same guarantee for the whole class.
+    tier = select(sandbox or cfg.sandbox, dev, judge.secret_paths(root, config_path))
+    mode = tier.name
     if mode == "none":
         from autograder.sandbox import UNPROTECTED
 
         console.print(f"[bold red]WARNING:[/] {UNPROTECTED}", highlight=False)
+    else:
+        console.print(escape(tier.describe()), highlight=False)
     if workers is not None and workers < 1:
         raise UserError("--workers must be at least 1")
     out = Path(out)
@@ -739,6 +752,9 @@ def _reference(pool, common: dict, root: Path, out: Path, acfg, assignment_id: s
                                        "key": key}).result()
     outcome = write_student(folder, done, assignment_id)
     _write(folder / "curves.json", json.dumps(done.get("curves") or {}) + "\n")
+    if outcome.status == "error":  # the grader cannot grade here: an error of the grader, exit 2
+        raise GraderError(f"the reference solution could not be graded here, so nobody was "
+                          f"graded: {outcome.reason}")
     if outcome.status != "graded" or outcome.score != outcome.max_score:
         from autograder.report import pretty_name
 
@@ -792,6 +808,11 @@ def _run(todo: list[dict], pool, slots: int, client, common: dict, limits, advan
                 fail(job, "error", f"the grader failed on this submission ({type(exc).__name__}: "
                      f"{exc})", time.monotonic() - began)
                 continue
+            if result.get("retry"):  # an error of the grader, never a grade: try it again
+                attempts[job["student"]] = attempts.get(job["student"], 0) + 1
+                if attempts[job["student"]] < 3:
+                    queue.append(job)
+                    continue
             result["submission"] = job["submission"]
             advance(result)
         now = time.monotonic()

@@ -420,7 +420,8 @@ def main(*, assignment_id: str, seeds: int = 50, device: str | None = None, work
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from autograder import grade as grade_stage
-    from autograder.sandbox import require
+    from autograder import judge
+    from autograder.sandbox import select
 
     if seeds < 1:
         raise UserError("--seeds must be at least 1")
@@ -429,8 +430,7 @@ def main(*, assignment_id: str, seeds: int = 50, device: str | None = None, work
     cfg = load_config(config_path)
     acfg = cfg.assignment(assignment_id)
     dev = grade_stage.resolve_device(device or cfg.device)
-    mode = sandbox or cfg.sandbox
-    require(mode)
+    mode = select(sandbox or cfg.sandbox, dev, judge.secret_paths(root, config_path)).name
     workers = max(1, min(workers or (os.cpu_count() or 1), seeds))
     console = console or Console(stderr=True)
     found = subjects(root, assignment_id, acfg.notebook)

@@ -13,9 +13,10 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from autograder.errors import UserError
+from autograder.errors import GraderError, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Release and grade the PyTorch course's assignments.")
@@ -28,8 +29,12 @@ def _reported():
     try:
         yield
     except UserError as exc:
-        errors.print(f"[red]error:[/] {exc}", highlight=False)
+        errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
+    except GraderError as exc:  # the machinery cannot grade here: never a score
+        errors.print(f"[red]error of the grader, nothing graded:[/] {escape(str(exc))}",
+                     highlight=False)
+        raise typer.Exit(2) from None
     except typer.Exit:
         raise
     except KeyboardInterrupt:
@@ -70,22 +75,29 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
           out: Optional[Path] = typer.Option(None, help="folder for results.json (default: out/<name>)"),
           device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the config's)"),
           sandbox: Optional[str] = typer.Option(
-              None, help="bwrap (OS sandbox) or none (process limits only; unsafe for untrusted "
-                         "work). Default: the config's"),
+              None, help="auto (the strongest tier that works here), bwrap (namespaces), landlock "
+                         "(Landlock + seccomp, for containers), uid (the floor), or none (process "
+                         "limits only; unsafe for untrusted work). Default: the config's"),
           summary: Optional[Path] = typer.Option(
               None, help="also append a markdown score table per submission to this file "
                          "(e.g. \"$GITHUB_STEP_SUMMARY\" in GitHub Actions)"),
           config: Optional[Path] = ConfigOption):
     """Grade each submission: print a table of checks and points, write results.json."""
     from autograder import grade as grade_stage
-    from autograder import report
-    from autograder.config import load_config
+    from autograder import judge, report
+    from autograder import sandbox as sandbox_stage
+    from autograder.config import load_config, repo_root
     from autograder.sandbox import UNPROTECTED
 
     with _reported():
-        mode = sandbox or load_config(config).sandbox  # grade.main checks that it can run
+        cfg = load_config(config)
+        mode = sandbox or cfg.sandbox
         if mode == "none":
             errors.print(f"[bold red]WARNING:[/] {UNPROTECTED}", highlight=False)
+        else:  # chosen once by its self-test, said once; grade.main reuses the choice
+            tier = sandbox_stage.select(mode, grade_stage.resolve_device(device or cfg.device),
+                                        judge.secret_paths(repo_root(), config))
+            errors.print(escape(tier.describe()), highlight=False)
         rows = []
         for sub in submissions:
             target = out / sub.stem if out and len(submissions) > 1 else out
@@ -154,7 +166,8 @@ def grade_batch(source: Path = typer.Argument(..., help="a folder of submissions
                     None, "--nbgrader-db", help="also write the scores into this nbgrader gradebook "
                                                 "(a gradebook.db path or a database URL)"),
                 device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the config's)"),
-                sandbox: Optional[str] = typer.Option(None, help="bwrap or none (default: the config's)"),
+                sandbox: Optional[str] = typer.Option(
+                    None, help="auto, bwrap, landlock, uid or none (default: the config's)"),
                 config: Optional[Path] = ConfigOption):
     """Grade a whole class in parallel: a gradebook, Gradescope results, feedback per student and a
     class summary in OUT. Rerun to resume; Ctrl-C keeps every student already graded."""
@@ -189,7 +202,8 @@ def calibrate(assignment: str = typer.Argument(..., help="assignment id, e.g. 03
               no_record: bool = typer.Option(False, "--no-record", help="write no record"),
               results: Optional[Path] = typer.Option(
                   None, help="keep every results.json, as DIR/seed<k>/<subject>/results.json"),
-              sandbox: Optional[str] = typer.Option(None, help="bwrap or none (default: the config's)"),
+              sandbox: Optional[str] = typer.Option(
+                  None, help="auto, bwrap, landlock, uid or none (default: the config's)"),
               config: Optional[Path] = ConfigOption):
     """Grade the reference, every correct variant and every mutant of ASSIGNMENT over many seeds;
     print each threshold's distribution and flag what does not separate. Exits 1 when it flags
@@ -214,8 +228,9 @@ app.add_typer(export_app, name="export")
 def export_gradescope(assignment: str = typer.Argument(..., help="assignment id, e.g. 03_network"),
                       out: Path = typer.Option(Path("autograder.zip"), help="the zip to write"),
                       sandbox: str = typer.Option(
-                          "bwrap", help="bwrap, or none where Gradescope's container cannot run "
-                                        "bubblewrap (see the README)"),
+                          "auto", help="the sandbox run_autograder uses: auto (the strongest tier "
+                                       "that works in Gradescope's container: landlock there), "
+                                       "bwrap, landlock, uid or none (see the README)"),
                       config: Optional[Path] = ConfigOption):
     """Build a Gradescope autograder zip: setup.sh, run_autograder, the hidden suite, the config and
     pinned requirements. run_autograder refuses to grade if what runs is not what was built."""

@@ -223,7 +223,9 @@ class AssignmentConfig(Strict):
 class GradingConfig(Strict):
     version: Literal[1]
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    sandbox: Literal["bwrap", "none"] = Field("bwrap", description="how student code is isolated")
+    sandbox: Literal["auto", "bwrap", "landlock", "uid", "none"] = Field(
+        "auto", description="how student code is isolated: auto takes the strongest tier whose "
+                            "self-test passes here (bwrap, landlock, uid); none only by name")
     limits: Limits = Limits()
     assignments: dict[str, AssignmentConfig]
 

@@ -19,14 +19,16 @@ import torch
 from autograder import extract, judge, probe, report, score  # noqa: F401  (the stages, in order)
 from autograder import sandbox as sandbox_stage
 from autograder.config import CONFIG_NAME, GradingConfig, load_config, release_path, repo_root
+from autograder import errors
 from autograder.errors import UserError
 
 PIPELINE = ["extract", "probe", "judge", "score", "report"]
 DEVICES = ("auto", "cpu", "cuda")
 
 
-class GraderError(Exception):
-    """The kit itself is broken (a hidden suite that does not run): not the student's fault."""
+# The kit itself is broken, or cannot grade here (a hidden suite that does not run, no sandbox):
+# never the student's fault, so never a score. Defined in errors.py; kept here for callers.
+GraderError = errors.GraderError
 
 
 @dataclass
@@ -46,6 +48,7 @@ class GradeResult:
     curves: dict[str, list[float]] = field(default_factory=dict)
     timed_out: bool = False    # a probe, or the whole submission, ran past its time limit
     probe_seconds: float = 0.0  # the probes' own run time, inside the sandbox
+    sandbox: str = ""           # the sandbox tier the student's code ran in
 
 
 def infer_assignment(submission: Path, cfg: GradingConfig) -> str:
@@ -96,8 +99,8 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
         raise UserError(f"the hidden suite of {aid} is not in {root} (a student kit has only the "
                         f"public checks: run `autograder check` instead)")
     dev = resolve_device(device or cfg.device)
-    mode = sandbox or cfg.sandbox
-    sandbox_stage.require(mode)
+    # the tier, chosen once per process by its self-test (SandboxUnavailable: exit 2, no score)
+    tier = sandbox_stage.select(sandbox or cfg.sandbox, dev, judge.secret_paths(root, config_path))
     with tempfile.TemporaryDirectory(prefix="autograder-submission-") as private:
         # grade a private copy: nothing that lies beside the submission can be picked up
         copy = Path(private) / submission.name
@@ -106,7 +109,9 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
         except OSError as exc:
             raise UserError(f"cannot read {submission}: {exc.strerror}") from None
         verdict = judge.run_judge(aid, copy, device=dev, config_path=config_path.resolve(),
-                                  root=root, sandbox_mode=mode)
+                                  root=root, sandbox_mode=tier.name)
+    if verdict.grader_error is not None:
+        raise verdict.grader_error
     if verdict.errors or aid not in verdict.runs:
         raise GraderError("; ".join(verdict.errors) or "the hidden suite did not run")
     run = verdict.runs[aid]
@@ -115,7 +120,8 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
     notes, failure = run.extraction.notes + run.notes, run.extraction.failure
     seconds = time.monotonic() - start
     results = report.results_dict(graded, execution_time=seconds, notes=notes, failure=failure,
-                                  assignment_id=aid, submission=submission.name)
+                                  assignment_id=aid, submission=submission.name,
+                                  sandbox=tier.name)
     out = Path(out) if out else Path("out") / submission.stem
     results_path = out / "results.json"
     try:
@@ -126,4 +132,5 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
     probes = run.probes.outcomes.values()
     timed_out = run.probes.timed_out or any(o.status == "timeout" for o in probes)
     return GradeResult(submission, aid, graded, results, results_path, notes, failure, seconds,
-                       measures, verdict.curves, timed_out, sum(o.seconds for o in probes))
+                       measures, verdict.curves, timed_out, sum(o.seconds for o in probes),
+                       tier.name)

@@ -29,6 +29,7 @@ import traceback
 
 OUT = "out"
 SUBMISSION = "submission.py"
+READY = "_ready"  # the channel's first record: the sandbox is up, and no student code has run yet
 
 
 def _write_json(path: str, obj) -> None:
@@ -147,6 +148,10 @@ def _forward(channel: int, name: str, record: dict, cap: int) -> None:
     tensors = _read_regular(f"{OUT}/{name}.safetensors", cap) or b""
     header = {"name": name, "status": record, "tensor_bytes": len(tensors),
               "result": result.decode("utf-8", "replace") if result is not None else None}
+    _send_record(channel, header, tensors)
+
+
+def _send_record(channel: int, header: dict, tensors: bytes = b"") -> None:
     payload = json.dumps(header).encode() + b"\n" + tensors
     view = memoryview(payload)
     while view:
@@ -297,6 +302,9 @@ def _serve(plan: dict, version: str | None) -> None:
 
     # No CUDA call here: a CUDA context must not exist before fork; each child makes its own.
     _write_json(f"{OUT}/_ready.json", {"torch": version})
+    channel = plan.get("channel_fd")
+    if channel is not None:  # the parent's word that the sandbox started, before any student code
+        _send_record(channel, {"name": READY, "torch": version, "tensor_bytes": 0, "result": None})
     for spec in plan["probes"]:
         _run_probe(spec, plan, inputs, probes)
     _write_json(f"{OUT}/_done.json", {"ok": True})
@@ -308,7 +316,12 @@ def main(workdir: str) -> None:
     sys.path.insert(0, os.getcwd())
     with open("plan.json") as f:
         plan = json.load(f)
-    _drop_privileges(plan.get("drop_to_uid"))
+    if plan.get("confine"):  # the landlock and uid tiers: no namespaces, so confine this process
+        import confine
+
+        confine.apply(plan["confine"])
+    else:
+        _drop_privileges(plan.get("drop_to_uid"))
     version = _prepare(plan["threads"], plan.get("torch", True))
     _serve(plan, version)
 
@@ -485,17 +498,75 @@ def _job_harness(job: dict, channel: int, version: str | None) -> None:
             os._exit(code)
 
 
+def _job_confined(job: dict, channel: int, version: str | None) -> None:
+    """Child of a zygote of the landlock or uid tier (no namespaces): confine this very process
+    (uid, no_new_privs, Landlock, seccomp: see confine.py) before anything of the submission is
+    read, then run its probes in its work folder. Never returns."""
+    code = 0
+    try:
+        _die_with_parent(_libc())
+        os.setsid()
+        set_limits(job["limits"])
+        work = job["work"]
+        os.chdir(work)
+        # the work folder is fresh from the trusted side, and no student code has run in it yet
+        log = os.open("harness.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        _close_fds({0, 1, 2, channel})
+        policy = job["policy"]
+        if os.getuid() == 0 and not (isinstance(policy.get("uid"), int) and policy["uid"] > 0):
+            raise ValueError("a zygote job must name the uid its code runs as")
+        import confine
+
+        confine.apply(policy)
+        import importlib
+        import tempfile
+
+        importlib.invalidate_caches()
+        # as a cold start of this tier has them (sandbox_env): home and tmp inside the work folder
+        os.environ.update(HOME=work, TMPDIR=os.path.join(work, "tmp"))
+        tempfile.tempdir = None  # the zygote may have looked its tmp up already
+        sys.argv = [os.path.join(work, "harness.py"), work]
+        sys.path.insert(0, work)
+        with open("plan.json") as f:
+            plan = json.load(f)
+        plan["channel_fd"] = channel
+        _serve(plan, version if plan.get("torch", True) else None)
+    except BaseException:  # noqa: BLE001 - whatever happened is on harness.log
+        try:
+            traceback.print_exc()
+        except BaseException:  # noqa: BLE001
+            pass
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
 def _send(control, message: dict) -> None:
     control.send(json.dumps(message).encode())
 
 
-def zygote(control_fd: int, threads: int) -> None:
-    """Serve jobs from the control socket until it closes: {"name", "uid", "limits"} with the
-    channel's descriptor attached; answer {"done": name, "returncode": code} when the job ends."""
+def zygote(control_fd: int, threads: int, tier: str = "bwrap") -> None:
+    """Serve jobs from the control socket until it closes: {"name", "uid", "limits"} (bwrap: the
+    job builds its own namespaces) or {"name", "work", "policy", "limits"} (landlock, uid: the job
+    confines itself), with the channel's descriptor attached; answer {"done": name, "returncode":
+    code} when the job ends."""
     import socket
 
     control = socket.socket(fileno=control_fd)
+    run_job = _job if tier == "bwrap" else _job_confined
     try:
+        if tier != "bwrap":
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            import confine  # noqa: F401 - with libseccomp, loaded once for every job
+            import pyseccomp  # noqa: F401
         version = _prepare(threads, True)
         _send(control, {"ready": True, "torch": version})
     except BaseException as exc:  # noqa: BLE001
@@ -518,7 +589,7 @@ def zygote(control_fd: int, threads: int) -> None:
             pid = os.fork()
             if pid == 0:
                 control.close()
-                _job(job, fds[0], version)  # never returns
+                run_job(job, fds[0], version)  # never returns
             for fd in fds:
                 os.close(fd)
             _, status = os.waitpid(pid, 0)
@@ -540,6 +611,6 @@ def zygote(control_fd: int, threads: int) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "--zygote":
-        zygote(int(sys.argv[2]), int(sys.argv[3]))
+        zygote(int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:5])
     else:
         main(sys.argv[1])

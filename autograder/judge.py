@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.config import GradingConfig, load_config, release_path, repo_root, solution_path
+from autograder.config import (CONFIG_NAME, GradingConfig, load_config, release_path, repo_root,
+                               solution_path)
+from autograder.errors import GraderError
 from autograder.extract import Extraction, extract
 from autograder import sandbox
 from autograder.probe import Plan, ProbeRun, run_probes
@@ -59,6 +61,7 @@ class JudgeResult:
     outcomes: dict[str, TestOutcome] = field(default_factory=dict)
     runs: dict[str, SubmissionRun] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    grader_error: Exception | None = None  # the machinery failed (the sandbox did not start)
     seconds: float = 0.0
     curves: dict[str, list[float]] = field(default_factory=dict)
 
@@ -75,6 +78,15 @@ def load_probes(assignment_dir: Path):
     return module
 
 
+def secret_paths(root: Path, config_path: Path | None = None) -> tuple[str, ...]:
+    """What a sandbox must never read: the config (secret seeds), the hidden suites (the quiz's
+    key, the judge's reference code) and the solutions. A tier's self-test checks each one."""
+    paths = [root / CONFIG_NAME, root / "tests" / "hidden", root / "solutions"]
+    if config_path is not None:
+        paths.append(Path(config_path))
+    return tuple(sorted({str(p.resolve()) for p in paths if p.exists()}))
+
+
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -87,7 +99,8 @@ def add_options(parser) -> None:
                     help="submission to judge (default: the assignment's reference solution)")
     group.addoption("--device", default=None, help="auto, cpu or cuda (default: the config's)")
     group.addoption("--grading-config", default=None, help="path of grading_config.yaml")
-    group.addoption("--sandbox", default=None, help="bwrap or none (default: the config's)")
+    group.addoption("--sandbox", default=None,
+                    help="auto, bwrap, landlock, uid or none (default: the config's)")
 
 
 def submission_run(request) -> SubmissionRun:
@@ -116,12 +129,17 @@ def submission_run(request) -> SubmissionRun:
         _PLANS[key] = request.getfixturevalue("make_plan")(cfg, device)
     plan: Plan = _PLANS[key]
     mode = config.getoption("--sandbox", None) or cfg.sandbox
-    sandbox.require(mode)
-    probes = run_probes(extraction, assignment_dir / "probes.py", plan, cfg.limits, device,
-                        acfg.seed, sandbox=mode)
+    collector = config.pluginmanager.get_plugin(Collector.NAME)
+    try:
+        tier = sandbox.select(mode, device, secret_paths(root, Path(cfg_path) if cfg_path else None))
+        probes = run_probes(extraction, assignment_dir / "probes.py", plan, cfg.limits, device,
+                            acfg.seed, sandbox=tier.name)
+    except GraderError as exc:  # not the submission's fault: the caller reports it, never scores it
+        if collector is not None:
+            collector.result.grader_error = exc
+        raise
     run = SubmissionRun(aid, submission, device, extraction, plan, probes, cfg.params(aid))
     runs[aid] = run
-    collector = config.pluginmanager.get_plugin(Collector.NAME)
     if collector is not None:
         collector.result.runs[aid] = run
     return run

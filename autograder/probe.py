@@ -20,10 +20,17 @@ from typing import Any
 import torch
 from safetensors.torch import load, save_file
 
-from autograder import harness, zygote
+from autograder import confine, harness, zygote
 from autograder.config import Limits
+from autograder.errors import GraderError
 from autograder.extract import Extraction
-from autograder.sandbox import INSIDE, claim_uid, prepare_workdir, run_isolated, sandbox_env
+from autograder.sandbox import (CONFINED, INSIDE, claim_uid, confine_policy, prepare_workdir,
+                                run_isolated, sandbox_env)
+
+
+class SandboxFailed(GraderError):
+    """The sandbox did not start: no student code ran, so this is the grader's failure, never a
+    score (the harness's ready record, sent before any student code, never arrived)."""
 
 _SIGNALS = {9: "SIGKILL (killed: out of memory, or a process limit)", 11: "SIGSEGV (a crash)",
             6: "SIGABRT (aborted)", 24: "SIGXCPU (CPU time limit)", 25: "SIGXFSZ (file size limit)"}
@@ -71,6 +78,7 @@ class ProbeRun:
     torch_version: str | None = None
     note: str = ""
     timed_out: bool = False  # the whole submission ran past its limit (a probe's own: status timeout)
+    sandbox: str = ""        # the tier the probes ran in
 
     def __getitem__(self, name: str) -> ProbeOutcome:
         return self.outcomes[name]
@@ -120,6 +128,7 @@ class _Record:
     status: object
     result: str | None
     tensors: bytes
+    header: dict = field(default_factory=dict)
 
 
 def read_channel(path: Path, cap: int) -> dict[str, _Record]:
@@ -143,7 +152,8 @@ def read_channel(path: Path, cap: int) -> dict[str, _Record]:
                     break
                 result = header.get("result")
                 records[header["name"]] = _Record(header.get("status"),
-                                                  result if isinstance(result, str) else None, blob)
+                                                  result if isinstance(result, str) else None, blob,
+                                                  header)
     except (OSError, ValueError, RecursionError):
         pass
     return records
@@ -210,8 +220,13 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
         p.timeout_s = p.timeout_s or limits.probe_timeout_s
     if zygote.enabled(sandbox):
         try:
-            return _run_probes(extraction, probes_file, plan, limits, device, seed, sandbox,
-                               zygote.get(device, limits))
+            warm = zygote.get(device, limits, sandbox)
+            try:
+                return _run_probes(extraction, probes_file, plan, limits, device, seed, sandbox, warm)
+            except SandboxFailed as exc:  # the warm start failed before any student code ran
+                warm.broken = str(exc)
+                warm.close()
+                zygote.forget(device, limits, sandbox, str(exc))
         except zygote.Unavailable:
             pass  # said once on stderr; this submission starts cold, in a fresh work folder
     return _run_probes(extraction, probes_file, plan, limits, device, seed, sandbox, None)
@@ -279,12 +294,15 @@ def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: L
         (work / "submission.py").write_text(extraction.source)
         shutil.copy(probes_file, work / "probes.py")
         shutil.copy(harness.__file__, work / "harness.py")
+        policy = confine_policy(sandbox, uid, work, device) if sandbox in CONFINED else None
+        if policy is not None and warm is None:
+            shutil.copy(confine.__file__, work / "confine.py")
         if plan.inputs:
             save_file({k: v.contiguous() for k, v in plan.inputs.items()},
                       str(work / "inputs.safetensors"))
         (work / "plan.json").write_text(json.dumps({
             "seed": seed, "device": device, "threads": limits.threads, "torch": plan.uses_torch,
-            "drop_to_uid": uid,
+            "drop_to_uid": uid, "confine": policy if warm is None else None,
             "channel_fd": channel, "max_output_bytes": cap,
             "probes": [{"name": p.name, "function": p.function, "args": p.args,
                         "timeout_s": p.timeout_s} for p in plan.probes]}))
@@ -292,7 +310,7 @@ def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: L
                      limits.startup_timeout_s + sum(p.timeout_s for p in plan.probes) + 5)
         prepare_workdir(work, uid)
         if warm is not None:
-            result = warm.run(work, uid, limits, channel, budget)
+            result = warm.run(work, uid, limits, channel, budget, policy)
         else:
             inside = INSIDE if sandbox == "bwrap" else str(work)
             result = run_isolated([sys.executable, "-I", f"{inside}/harness.py", inside], work,
@@ -302,29 +320,32 @@ def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: L
         sandbox_done.close()  # the uid's processes are killed and the uid is free for the next
         os.close(channel)
         channel = None
-        ready = read_inside(work, "out/_ready.json", 10_000)
+        records = read_channel(channel_path, cap)
+        ready = records.pop(harness.READY, None)
+        if ready is None:
+            # The harness says it is up on the channel before any student code exists, and nothing
+            # but the harness parent can write there: without that record, no student code ran.
+            tail = _clean(tail_inside(work, "harness.log", 2000), 300)
+            why = (f"it did not start within {budget:g} s" if result.timed_out
+                   else f"it exited with code {result.returncode}")
+            raise SandboxFailed(f"the {sandbox} sandbox could not start the grading process ({why}"
+                                + (f": {tail}" if tail else "") + "); no student code ran. Check "
+                                "the sandbox on this machine (`autograder grade` prints the tier "
+                                "it chose), or the limits in grading_config.yaml")
         died = ""
         if result.timed_out:
             died = f"not run: the whole submission ran past its {budget:g} s limit"
         elif result.returncode not in (0, None):
             died = "not run: the process running your code was killed before this check " \
                    "(did your code kill its parent process or exhaust memory?)"
-            if ready is None:
-                tail = tail_inside(work, "harness.log", 2000)
-                died = f"not run: the grading process could not start ({_clean(tail, 300)})"
-        records = read_channel(channel_path, cap)
         outcomes = {}
         for p in plan.probes:
             log = tail_inside(work, f"out/{p.name}.log", 4000)
             outcomes[p.name] = _read_outcome(records.get(p.name), p, log, extraction, died)
-        version = None
-        try:
-            info = json.loads(ready or b"{}")
-            reported = info.get("torch") if isinstance(info, dict) else None
-            version = _clean(reported, 40) if isinstance(reported, str) else None
-        except (OSError, ValueError):
-            pass
-        return ProbeRun(outcomes, result.seconds, version, timed_out=result.timed_out)
+        reported = ready.header.get("torch")
+        version = _clean(reported, 40) if isinstance(reported, str) else None
+        return ProbeRun(outcomes, result.seconds, version, timed_out=result.timed_out,
+                        sandbox=sandbox)
     finally:
         sandbox_done.close()
         if channel is not None:

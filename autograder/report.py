@@ -24,7 +24,7 @@ def likely_bug(test_name: str) -> str:
 
 
 def results_dict(score: Score, *, execution_time: float, notes: list[str], failure: str | None,
-                 assignment_id: str, submission: str) -> dict:
+                 assignment_id: str, submission: str, sandbox: str = "") -> dict:
     tests = []
     for i, t in enumerate(score.tests, 1):
         output = ("Passed." + (f" {t.message}" if t.message else "")) if t.passed else t.message
@@ -40,10 +40,14 @@ def results_dict(score: Score, *, execution_time: float, notes: list[str], failu
     if failure:
         lines.append(f"Your submission could not be graded: {failure}")
     lines += [f"Note: {n}" for n in notes]
+    extra = {"assignment": assignment_id, "submission": submission}
+    if sandbox:
+        lines.append(f"Graded in the {sandbox} sandbox.")
+        extra["sandbox"] = sandbox
     return {"score": score.total, "max_score": score.max_total,
             "execution_time": round(execution_time, 2), "output": "\n".join(lines),
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests,
-            "extra_data": {"assignment": assignment_id, "submission": submission}}
+            "extra_data": extra}
 
 
 def write_results(path: Path, results: dict) -> None:

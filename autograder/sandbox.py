@@ -1,27 +1,38 @@
-"""Where student code runs: bubblewrap around a child process tree with limits.
+"""Where student code runs: a sandbox tier around a child process tree with limits.
 
-Two modes:
+Tiers, strongest first (`sandbox: auto` picks the first whose self-test passes here, see `select`):
 
-- `bwrap` (the default): a bubblewrap sandbox with new pid, network, ipc and uts namespaces (so no
-  network at all, not even loopback to the host), an empty root holding only /usr, the Python
-  installation and the virtual environment (all read-only), /etc/ld.so.cache, a private /tmp, a fresh
-  /proc and a minimal /dev, and the work folder at /sandbox. Nothing else of the host exists in it:
-  not the repository, not $HOME, not the config. Started as root, the harness drops to a uid of
-  its own (`claim_uid`: one per running sandbox, from a range nothing else uses) before any student
-  code runs, so RLIMIT_NPROC applies (the kernel exempts root from it) and sandboxes running side
-  by side in a batch cannot starve or signal each other.
-- `none`: process isolation only (the same limits and timeouts; files and network exposed). For a
-  student's own machine, or where bubblewrap cannot run; `grade` says loudly what it gives up.
+- `bwrap`: a bubblewrap sandbox with new pid, network, ipc and uts namespaces (so no network at
+  all, not even loopback to the host), an empty root holding only /usr, the Python installation and
+  the virtual environment (all read-only), /etc/ld.so.cache, a private /tmp, a fresh /proc and a
+  minimal /dev, and the work folder at /sandbox. Nothing else of the host exists in it: not the
+  repository, not $HOME, not the config. Needs namespaces: a bare host or VM, as root or with
+  unprivileged user namespaces.
+- `landlock`: no namespaces (Docker, Gradescope, Kubernetes refuse them). The process drops to a
+  uid of its own, sets no_new_privs, restricts itself with Landlock to reading the Python
+  environment and system libraries and writing its work folder, and installs a seccomp filter with
+  no network sockets (see confine.py). Needs Landlock (Linux >= 5.13) and libseccomp.
+- `uid`: the floor for kernels without Landlock: the uid, no_new_privs and seccomp, with the kit's
+  files readable by root only (the self-test refuses the tier where they are not).
+- `none`: process limits only (files and network exposed). Only when asked for by name.
 
-Around both: resource limits (address space, CPU time, file size, processes, no core files), a
-minimal environment, a wall-clock timeout, and a kill of every process left in the session.
+Started as root, every tier but `none` runs student code as a uid of its own (`claim_uid`: one per
+running sandbox, from a range nothing else uses), so RLIMIT_NPROC applies (the kernel exempts root
+from it) and sandboxes running side by side in a batch cannot starve or signal each other.
+
+Around every tier: resource limits (address space, CPU time, file size, processes, no core files),
+a minimal environment, a wall-clock timeout, and a kill of every process left in the session.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,9 +40,11 @@ from pathlib import Path
 
 from autograder import harness
 from autograder.config import Limits
-from autograder.errors import UserError
+from autograder.errors import SandboxUnavailable, UserError
 
-SANDBOXES = ("bwrap", "none")
+TIERS = ("bwrap", "landlock", "uid")   # strongest first: what `auto` tries, in this order
+SANDBOXES = ("auto", *TIERS, "none")
+CONFINED = ("landlock", "uid")         # tiers without namespaces: the process confines itself
 INSIDE = "/sandbox"      # where the work folder appears inside the bwrap sandbox
 UNPROTECTED = ("--sandbox none: student code can read this machine's files (the repository, hidden "
                "tests, solutions, config, $HOME) and use its network. Only process limits and "
@@ -103,14 +116,172 @@ def _limit_resources(limits: Limits):
 
 
 def require(mode: str) -> None:
-    """Raise a UserError when `mode` cannot run here."""
+    """Raise a UserError when `mode` is not a sandbox's name, and SandboxUnavailable when bwrap is
+    asked for by name and not installed (the other tiers are checked by their self-tests)."""
     if mode not in SANDBOXES:
         raise UserError(f"--sandbox must be one of {', '.join(SANDBOXES)}, not {mode!r}")
     if mode == "bwrap" and shutil.which("bwrap") is None:
-        raise UserError("bubblewrap (bwrap) is not installed, so student code cannot be sandboxed. "
-                        "Install it (Debian/Ubuntu: apt-get install bubblewrap), or pass "
-                        "--sandbox none to grade without OS isolation on a machine with nothing to "
-                        "protect.")
+        raise SandboxUnavailable(_BWRAP_MISSING)
+
+
+_BWRAP_MISSING = ("bubblewrap (bwrap) is not installed, so student code cannot be sandboxed with "
+                  "namespaces. Install it (Debian/Ubuntu: apt-get install bubblewrap), use "
+                  "--sandbox auto to take the strongest tier that works here, or pass --sandbox none "
+                  "to grade without OS isolation on a machine with nothing to protect.")
+
+
+# --- choosing a tier: each one's self-test -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tier:
+    """The sandbox a grading uses, and why each stronger tier was passed over."""
+    name: str
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    def describe(self) -> str:
+        said = f"sandbox: {self.name}"
+        if self.skipped:
+            said += " (" + "; ".join(f"{t} unavailable: {why}" for t, why in self.skipped) + ")"
+        return said
+
+
+_SELECTED: dict[tuple, Tier] = {}
+_TESTED: dict[tuple, str] = {}   # (tier, device, forbidden) -> "" when it works here, else why not
+_select_lock = threading.Lock()
+
+
+def select(mode: str, device: str = "cpu", forbidden: tuple[str, ...] = ()) -> Tier:
+    """The tier to grade with: `mode` itself when it is a tier whose self-test passes, the
+    strongest passing tier for `auto`, `none` when asked. Raises SandboxUnavailable with every
+    tier's reason otherwise. `forbidden`: the kit's secret paths, which the self-test checks the
+    sandbox cannot read. Each self-test runs once per process."""
+    require(mode)
+    if mode == "none":
+        return Tier("none")
+    key = (mode, device, forbidden)
+    with _select_lock:
+        if key in _SELECTED:
+            return _SELECTED[key]
+        skipped = []
+        for tier in (TIERS if mode == "auto" else (mode,)):
+            why = _self_test(tier, device, forbidden)
+            if not why:
+                chosen = Tier(tier, tuple(skipped))
+                _SELECTED[key] = chosen
+                return chosen
+            skipped.append((tier, why))
+    if mode == "auto":
+        raise SandboxUnavailable(
+            "no sandbox tier can run here, so student code cannot be graded safely: "
+            + "; ".join(f"{t}: {why}" for t, why in skipped)
+            + ". Fix one of these, or pass --sandbox none to grade without OS isolation on a "
+              "machine with nothing to protect.")
+    raise SandboxUnavailable(f"the {mode} sandbox cannot run here: {skipped[0][1]}. Use --sandbox "
+                             "auto to take the strongest tier that works here.")
+
+
+def _self_test(tier: str, device: str, forbidden: tuple[str, ...]) -> str:
+    refused = {t.strip() for t in os.environ.get("AUTOGRADER_SANDBOX_REFUSE", "").split(",")}
+    if tier in refused:  # how the kit's tests play a machine that lacks this tier
+        return "refused by AUTOGRADER_SANDBOX_REFUSE"
+    key = (tier, device, forbidden)
+    if key not in _TESTED:
+        try:
+            _TESTED[key] = (_test_bwrap(device) if tier == "bwrap"
+                            else _test_confined(tier, device, forbidden))
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            _TESTED[key] = f"its self-test failed ({exc})"
+    return _TESTED[key]
+
+
+def _tail(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def _test_bwrap(device: str) -> str:
+    """Start bubblewrap with the sandbox's own namespaces and mounts, running nothing but `true`."""
+    if not sys.platform.startswith("linux"):
+        return "bubblewrap runs on Linux only"
+    if shutil.which("bwrap") is None:
+        return "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    with tempfile.TemporaryDirectory(prefix="autograder-selftest-") as work:
+        argv = bwrap_argv([sys.executable, "-I", "-c", "pass"], Path(work), device,
+                          {"PATH": "/usr/bin:/bin"})
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    if proc.returncode != 0:
+        said = _tail(proc.stderr.decode("utf-8", "replace")) or f"exit {proc.returncode}"
+        return (f"bubblewrap cannot make its namespaces here ({said}); a container's default "
+                "seccomp profile or missing CAP_SYS_ADMIN refuses them")
+    return ""
+
+
+def _env_files() -> list[str]:
+    """Files a sandboxed Python must be able to read: the interpreter, the standard library, and
+    the packages the probes import."""
+    import importlib.util
+
+    found = [os.path.realpath(sys.executable), os.__file__]
+    for name in ("torch", "safetensors", "numpy", "pyseccomp"):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.origin:
+            found.append(spec.origin)
+    return found
+
+
+def confine_policy(tier: str, uid: int | None, work: Path, device: str) -> dict:
+    """What confine.apply does to a landlock- or uid-tier sandbox: its uid, the folders it may read
+    (system libraries, the Python environment, /proc and /sys), the one it may write (its work
+    folder) and the device files it may use."""
+    read = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc/ld.so.cache",
+            "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/proc", "/sys",
+            *harness.environment_roots()]
+    devices = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]
+    if device == "cuda":  # GPU passthrough: the NVIDIA device nodes and what the driver reads
+        devices += [str(p) for p in sorted(Path("/dev").glob("nvidia*"))]
+        read += ["/usr/local/nvidia", "/etc/nvidia"]
+    return {"tier": tier, "uid": uid, "read": read, "write": [str(work)], "devices": devices}
+
+
+def _test_confined(tier: str, device: str, forbidden: tuple[str, ...]) -> str:
+    """Confine a fresh Python process exactly as a submission's, then check from inside that the
+    Python environment is readable, the kit's `forbidden` paths are not, and nothing can make a
+    network socket (confine.py's self_test)."""
+    if not sys.platform.startswith("linux"):
+        return "it needs Linux"
+    try:
+        import pyseccomp  # noqa: F401
+    except (ImportError, OSError, AttributeError, TypeError) as exc:
+        return (f"libseccomp cannot be loaded ({type(exc).__name__}: {exc}); install libseccomp2 "
+                "and the pyseccomp package")
+    from autograder import confine
+
+    if tier == "landlock" and confine.landlock_abi() < 1:
+        return ("the kernel has no Landlock (it needs Linux 5.13 or later with landlock in its "
+                "lsm= list), or a seccomp profile refuses it")
+    if tier == "uid" and os.geteuid() != 0:
+        return "it needs a grader running as root, to give the sandbox a uid of its own"
+    with claim_uid(tier) as uid, tempfile.TemporaryDirectory(prefix="autograder-selftest-") as work:
+        if uid is not None:
+            os.chown(work, uid, uid)
+        policy = {**confine_policy(tier, uid, Path(work), device),
+                  "forbidden": list(forbidden), "must_read": _env_files(),
+                  "outside": tempfile.gettempdir()}
+        proc = subprocess.run([sys.executable, "-I", confine.__file__, "--self-test",
+                               json.dumps(policy)], stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=60, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                              cwd=work, preexec_fn=os.setsid)
+    try:
+        said = json.loads(proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return f"its self-test did not answer ({_tail(proc.stderr.decode('utf-8', 'replace'))})"
+    if not isinstance(said, dict) or not said.get("ok"):
+        return str(said.get("problem") if isinstance(said, dict) else said)
+    return ""
 
 
 def bwrap_argv(argv: list[str], workdir: Path, device: str,
@@ -190,7 +361,9 @@ def prepare_workdir(workdir: Path, uid: int | None) -> None:
 def run_isolated(argv: list[str], workdir: Path, limits: Limits, timeout_s: float,
                  env: dict[str, str], log_path: Path, mode: str = "bwrap",
                  device: str = "cpu", pass_fds: tuple[int, ...] = ()) -> SandboxResult:
-    """Run `argv` (paths as seen inside: use `INSIDE` for the work folder in bwrap mode)."""
+    """Run `argv` (paths as seen inside: use `INSIDE` for the work folder in bwrap mode). In the
+    landlock and uid tiers the harness confines itself (plan.json's `confine`), so it starts like
+    `none` here."""
     start = time.monotonic()
     if mode == "bwrap":
         argv = bwrap_argv(argv, workdir, device, env)
@@ -254,7 +427,7 @@ def claim_uid(mode: str):
     apart: RLIMIT_NPROC counts per uid (a fork storm in one cannot starve its neighbour of
     processes) and a process can signal only its own uid's. Whatever still runs as the uid when it
     is claimed (left by a grader that died mid-grading) is killed first, and again at release."""
-    if mode != "bwrap" or os.geteuid() != 0:
+    if mode not in TIERS or os.geteuid() != 0:
         yield None
         return
     _LOCKS.mkdir(mode=0o700, exist_ok=True)

@@ -33,9 +33,24 @@ file of the submission is read:
 tests/test_sandbox.py runs a submission that leaves something behind in each of these places and a
 second one in the same zygote that looks for it; tests/adversarial runs every attack both ways.
 
-`AUTOGRADER_SANDBOX_START=cold` turns the zygote off (a fresh bwrap per submission). It is used
-only where it can be built: bwrap mode, as root (the zygote needs the capabilities to make
-namespaces and to drop to a sandbox uid); elsewhere every submission starts cold.
+The landlock and uid tiers (no namespaces: inside Docker, Gradescope, Kubernetes) keep the same
+warm start without bubblewrap: the zygote is a plain root process that imports torch and waits, and
+each job is a fork that confines *itself* (confine.py: its own uid, no_new_privs, Landlock, seccomp)
+before it reads anything of the submission. Why that is as safe as a fresh process: a fresh
+process would be started by the same root parent and apply the same restrictions at its start;
+the fork differs only in what it inherits, and it inherits nothing of value. Its memory is the
+zygote's pristine image (no submission, no secret: the zygote never reads either). Its descriptors
+are closed but the channel and /dev/null, before confining. Its credentials, capabilities,
+Landlock domain and seccomp filter are set by the job itself and can never be lifted (Landlock and
+seccomp are inherited by every child and are irreversible; after setuid to a non-root uid with
+no_new_privs nothing regains root). The zygote runs no thread (torch is single-threaded here), so
+the fork holds no lock another thread held. What the tier lacks against bwrap is the namespaces:
+no private pid view (a submission can list other processes in /proc), no private /tmp (it gets a
+tmp inside its work folder), no mount view (paths outside are visible by name, unreadable).
+
+`AUTOGRADER_SANDBOX_START=cold` turns the zygote off (a fresh sandbox per submission). It is used
+only where it can be built: as root (the zygote drops each job to a sandbox uid); elsewhere every
+submission starts cold.
 """
 from __future__ import annotations
 
@@ -53,7 +68,8 @@ from pathlib import Path
 
 from autograder import harness
 from autograder.config import Limits
-from autograder.sandbox import (INSIDE, SandboxResult, bwrap_argv, kill_session, kill_uid,
+from autograder import confine
+from autograder.sandbox import (INSIDE, TIERS, SandboxResult, bwrap_argv, kill_session, kill_uid,
                                 rlimits, sandbox_env)
 
 BROKEN_JOB = 125        # the job's namespaces could not be built: the zygote, not the submission
@@ -83,13 +99,13 @@ class Unavailable(Exception):
 
 
 def enabled(mode: str) -> bool:
-    return (mode == "bwrap" and os.geteuid() == 0
+    return (mode in TIERS and os.geteuid() == 0
             and os.environ.get("AUTOGRADER_SANDBOX_START", "warm") != "cold")
 
 
 class Zygote:
-    def __init__(self, device: str, threads: int, startup_timeout_s: float):
-        self.device, self.threads = device, threads
+    def __init__(self, device: str, threads: int, startup_timeout_s: float, tier: str = "bwrap"):
+        self.device, self.threads, self.tier = device, threads, tier
         self.broken: str | None = None  # why no job can run here at all (then never restarted)
         _sweep()
         self.root = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
@@ -100,13 +116,23 @@ class Zygote:
         shutil.copy(harness.__file__, boot / "harness.py")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
-        env = sandbox_env(boot, threads, device, "bwrap")
-        argv = bwrap_argv([sys.executable, "-I", f"{INSIDE}/harness.py", "--zygote",
-                           str(theirs.fileno()), str(threads)], boot, device, env,
-                          binds=((str(self.jobs), "/jobs"),), workdir_bind="--ro-bind")
+        if tier == "bwrap":
+            env = sandbox_env(boot, threads, device, "bwrap")
+            argv = bwrap_argv([sys.executable, "-I", f"{INSIDE}/harness.py", "--zygote",
+                               str(theirs.fileno()), str(threads)], boot, device, env,
+                              binds=((str(self.jobs), "/jobs"),), workdir_bind="--ro-bind")
+            popen_env = {"PATH": env["PATH"]}
+        else:  # no namespaces: a plain root process; each job confines itself (confine.py)
+            shutil.copy(confine.__file__, boot / "confine.py")
+            # a job's uid must reach its own folder, and list nothing on the way
+            for folder in (self.root, self.jobs):
+                folder.chmod(0o711)
+            popen_env = sandbox_env(boot, threads, device, tier)
+            argv = [sys.executable, "-I", str(boot / "harness.py"), "--zygote",
+                    str(theirs.fileno()), str(threads), tier]
         self.log_path = self.root / "zygote.log"
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(argv, env={"PATH": env["PATH"]}, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(argv, env=popen_env, stdin=subprocess.DEVNULL, cwd=boot,
                                          stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True, close_fds=True,
                                          pass_fds=(theirs.fileno(),))
@@ -143,10 +169,14 @@ class Zygote:
             raise Unavailable("the warm sandbox said something unreadable")
         return message
 
-    def run(self, work: Path, uid: int, limits: Limits, channel: int, timeout_s: float) -> SandboxResult:
-        """Run the harness on `work` (a folder under self.jobs) as `uid`, like `run_isolated`."""
+    def run(self, work: Path, uid: int, limits: Limits, channel: int, timeout_s: float,
+            policy: dict | None = None) -> SandboxResult:
+        """Run the harness on `work` (a folder under self.jobs) as `uid`, like `run_isolated`;
+        `policy` is how a landlock- or uid-tier job confines itself (sandbox.confine_policy)."""
         start = time.monotonic()
         job = {"name": work.name, "uid": uid, "limits": rlimits(limits)}
+        if self.tier != "bwrap":
+            job.update(work=str(work), policy=policy)
         try:
             socket.send_fds(self.sock, [json.dumps(job).encode()], [channel])
         except OSError as exc:
@@ -200,10 +230,10 @@ _failed: dict[tuple, str] = {}
 _lock = threading.Lock()
 
 
-def get(device: str, limits: Limits) -> Zygote:
-    """This process's zygote for `device` and the limits' thread count, started on first use.
-    Raises Unavailable (once said on stderr, then remembered) where it cannot start."""
-    key = (device, limits.threads)
+def get(device: str, limits: Limits, tier: str = "bwrap") -> Zygote:
+    """This process's zygote of `tier` for `device` and the limits' thread count, started on first
+    use. Raises Unavailable (once said on stderr, then remembered) where it cannot start."""
+    key = (device, limits.threads, tier)
     with _lock:
         if key in _failed:
             raise Unavailable(_failed[key])
@@ -218,7 +248,7 @@ def get(device: str, limits: Limits) -> Zygote:
             zygote = None
         if zygote is None:
             try:
-                zygote = Zygote(device, limits.threads, limits.startup_timeout_s)
+                zygote = Zygote(device, limits.threads, limits.startup_timeout_s, tier)
             except (Unavailable, OSError) as exc:
                 _failed[key] = str(exc)
                 _say(str(exc))

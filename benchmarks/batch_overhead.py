@@ -13,10 +13,14 @@ Side by side in one run on this machine:
   3. `autograder grade-batch` on copies of a trivial notebook (05_quiz's solution: no torch);
   4. `otter run` (otter-grader, from .bench-venv) on a trivial one-question notebook, one call per
      submission, as otter grades outside Docker;
-  5. `nbgrader autograde` on the same trivial notebook submitted by as many students.
+  5. `nbgrader autograde` on the same trivial notebook submitted by as many students;
+  6. the sandbox tiers side by side (`--tiers bwrap landlock`, `--tier-copies`, `--rounds`): the
+     same warm batch once per tier, alternating tiers round by round, and each tier's overhead
+     against the first's (the landlock tier's target: within 1.3x of bwrap's warm path).
 
     .venv/bin/python benchmarks/batch_overhead.py [--copies 100] [--workers 2] [--cold-copies 20]
-                                                  [--anchor-copies 10]
+                                                  [--anchor-copies 10] [--tiers bwrap landlock]
+                                                  [--tier-copies 40] [--rounds 2]
 
 otter-grader is not a dependency of the kit: `make bench-venv` puts it in .bench-venv (the
 anchors are skipped, with a note, where it is missing). Figures go to stdout and to
@@ -42,7 +46,7 @@ NBGRADER = Path(sys.executable).parent / "nbgrader"
 
 
 def batch(copies: int, workers: int, source: Path, assignment: str, tmp: Path, label: str,
-          env: dict | None = None) -> dict:
+          env: dict | None = None, sandbox: str | None = None) -> dict:
     inbox = tmp / f"{label}-inbox"
     inbox.mkdir()
     for i in range(copies):
@@ -50,7 +54,8 @@ def batch(copies: int, workers: int, source: Path, assignment: str, tmp: Path, l
     out = tmp / f"{label}-out"
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade-batch", str(inbox),
-                           "--assignment", assignment, "--out", str(out), "--workers", str(workers)],
+                           "--assignment", assignment, "--out", str(out), "--workers", str(workers),
+                           *(["--sandbox", sandbox] if sandbox else [])],
                           cwd=ROOT, capture_output=True, text=True, env={**os.environ, **(env or {})})
     wall = time.perf_counter() - start
     if proc.returncode != 0:
@@ -163,6 +168,28 @@ def nbgrader(copies: int, tmp: Path) -> dict:
     return {"copies": copies, "wall_s": round(wall, 1), "per_submission_s": round(wall / copies, 3)}
 
 
+def tiers(args, tmp: Path) -> dict:
+    """Each tier's warm batch, alternating tiers within each round so that the machine's drift
+    hits them alike; per tier the median overhead, and its ratio to the first tier's."""
+    import statistics
+
+    runs: dict[str, list[dict]] = {t: [] for t in args.tiers}
+    for k in range(args.rounds):
+        for tier in args.tiers:
+            runs[tier].append(batch(args.tier_copies, args.workers, EXAMPLE, "03_network", tmp,
+                                    f"tier-{tier}-{k}", sandbox=tier))
+    base = statistics.median(r["overhead_per_submission_s"] for r in runs[args.tiers[0]])
+    out = {}
+    for tier, rs in runs.items():
+        overhead = statistics.median(r["overhead_per_submission_s"] for r in rs)
+        out[tier] = {"copies": args.tier_copies, "rounds": args.rounds,
+                     "per_submission_s": [r["per_submission_s"] for r in rs],
+                     "overhead_per_submission_s": [r["overhead_per_submission_s"] for r in rs],
+                     "median_overhead_s": round(overhead, 3),
+                     "overhead_vs_first": round(overhead / base, 2) if base > 0 else None}
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--copies", type=int, default=100, help="copies of the 03_network example")
@@ -170,11 +197,17 @@ def main():
     ap.add_argument("--cold-copies", type=int, default=20, help="03_network copies, cold sandbox")
     ap.add_argument("--anchor-copies", type=int, default=10,
                     help="trivial notebooks for otter, nbgrader and the kit")
+    ap.add_argument("--tiers", nargs="*", default=["bwrap", "landlock"],
+                    help="sandbox tiers compared side by side (the first is the baseline)")
+    ap.add_argument("--tier-copies", type=int, default=40, help="03_network copies per tier run")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of the tier comparison")
     args = ap.parse_args()
     figures = {"cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as name:
         tmp = Path(name)
-        figures["kit_03_warm"] = batch(args.copies, args.workers, EXAMPLE, "03_network", tmp, "warm")
+        if args.copies:
+            figures["kit_03_warm"] = batch(args.copies, args.workers, EXAMPLE, "03_network", tmp,
+                                           "warm")
         if args.cold_copies:
             figures["kit_03_cold"] = batch(args.cold_copies, args.workers, EXAMPLE, "03_network", tmp,
                                            "cold", env={"AUTOGRADER_SANDBOX_START": "cold"})
@@ -183,6 +216,8 @@ def main():
                                            "quiz")
             figures["otter_run_trivial"] = otter(args.anchor_copies, tmp)
             figures["nbgrader_autograde_trivial"] = nbgrader(args.anchor_copies, tmp)
+        if args.tiers and args.tier_copies:
+            figures["tiers"] = tiers(args, tmp)
     for section, values in figures.items():
         if not isinstance(values, dict):
             print(f"{section}: {values}")

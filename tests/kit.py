@@ -25,6 +25,23 @@ def grade_many(paths, out: Path, assignment="03_network", extra=(), env=None):
     return {Path(p).stem: json.loads((out / Path(p).stem / "results.json").read_text()) for p in paths}
 
 
+def grade_split(paths, out: Path, processes: int = 2, assignment="03_network", extra=(), env=None):
+    """grade_many in `processes` grader processes side by side (one per core), each grading every
+    n-th submission into the same `out`; for suites that grade many submissions."""
+    chunks = [paths[i::processes] for i in range(processes)]
+    assert all(len(c) > 1 for c in chunks), "each process needs two submissions or more"
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("AUTOGRADER_DEBUG", None)
+    procs = [subprocess.Popen([sys.executable, "-m", "autograder", "grade", *map(str, chunk),
+                               "--assignment", assignment, "--out", str(out), *map(str, extra)],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=full_env) for chunk in chunks]
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=1800)
+        assert proc.returncode == 0, stdout + stderr
+    return {Path(p).stem: json.loads((out / Path(p).stem / "results.json").read_text()) for p in paths}
+
+
 
 
 def load_manifests(kind: str) -> dict[str, dict]:

@@ -132,6 +132,27 @@ def test_a_mismatch_fails_loudly_and_grades_nothing(gradescope_zip, tmp_path):
     assert not (home / "results" / "results.json").exists()
 
 
+def test_no_sandbox_is_a_misconfigured_autograder_not_a_zero(gradescope_zip, tmp_path):
+    """Where no sandbox tier can start (bwrap refused by the container, no Landlock, a kit readable
+    by the sandbox's uid), Gradescope must show a failed autograder, never a 0 for the student."""
+    home = _fake_autograder(tmp_path / "nosandbox", gradescope_zip, [EXAMPLES / "alice_correct.ipynb"])
+    proc = _run_autograder(home, env={"AUTOGRADER_SANDBOX_REFUSE": "bwrap,landlock,uid"})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "AUTOGRADER MISCONFIGURED" in proc.stderr and "no sandbox tier can run here" in proc.stderr
+    assert not (home / "results" / "results.json").exists()
+
+
+def test_the_kit_is_made_readable_by_root_only(gradescope_zip, tmp_path):
+    """The `uid` tier's guarantee rests on file permissions: run_autograder takes the kit away from
+    every other uid before grading, as setup.sh did when the image was built."""
+    home = _fake_autograder(tmp_path / "perms", gradescope_zip, [])  # nothing to grade: fast
+    proc = _run_autograder(home)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if os.geteuid() == 0:
+        for path in [home / "source", *(home / "source").rglob("*")]:
+            assert not path.lstat().st_mode & 0o077, path
+
+
 @pytest.mark.parametrize("args,said", [
     (["export", "gradescope", "99_nothing"], "99_nothing"),
     (["export", "gradescope", "03_network", "--out", "x.tar"], "must name a .zip"),

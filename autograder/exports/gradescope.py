@@ -2,8 +2,9 @@
 
 The zip (Gradescope unpacks it into /autograder/source):
 
-    setup.sh            Gradescope runs it once, building the image: bubblewrap, then the pinned
-                        Python packages (CPU torch)
+    setup.sh            Gradescope runs it once, building the image: bubblewrap and libseccomp,
+                        the pinned Python packages (CPU torch), and the kit made readable by root
+                        only
     run_autograder      Gradescope runs it per submission: grades /autograder/submission into
                         /autograder/results/results.json through the kit's own pipeline (sandboxed
                         probes, the hidden suite as judge)
@@ -15,7 +16,14 @@ The zip (Gradescope unpacks it into /autograder/source):
 At every run, before grading, `run` checks that what runs is what was built: the kit version,
 the grader fingerprint (kit code, hidden suite, release, config) and every pinned package's
 installed version. Any difference stops the run with a message naming it and exit status 2, and
-no results.json, so Gradescope shows the autograder as failed rather than a wrong score.
+no results.json, so Gradescope shows the autograder as failed rather than a wrong score. So does
+an error of the grader: no sandbox tier can start in the container, or the sandbox fails before
+any student code runs (`AUTOGRADER MISCONFIGURED: ...`). A student never gets a 0 for either.
+
+Gradescope grades in a Docker container, where the namespaces bubblewrap needs are refused, so the
+zip's default sandbox is `auto`: there it takes the `landlock` tier (Landlock, seccomp, a uid of its
+own; see autograder/confine.py), or the `uid` floor on a kernel without Landlock, which relies on
+the kit being readable by root only: `run` makes it so before grading, as setup.sh did.
 """
 from __future__ import annotations
 
@@ -38,7 +46,7 @@ from autograder.errors import UserError
 MANIFEST = "autograder-kit.json"
 # the kit's own dependencies (pyproject's [project.dependencies]) that grading imports
 REQUIREMENTS = ["torch", "numpy", "nbformat", "nbgrader", "typer", "pydantic", "rich", "safetensors",
-                "pyyaml", "pytest", "scikit-learn", "jsonschema", "packaging"]
+                "pyyaml", "pytest", "scikit-learn", "jsonschema", "packaging", "pyseccomp"]
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # Gradescope has no GPU: skip CUDA's gigabytes
 
 SETUP_SH = f"""#!/usr/bin/env bash
@@ -46,11 +54,13 @@ SETUP_SH = f"""#!/usr/bin/env bash
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq bubblewrap python3-pip python3-venv
+apt-get install -y -qq bubblewrap libseccomp2 python3-pip python3-venv
 python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install -q --upgrade pip
 # exact versions: run_autograder refuses to grade if any of them differs at run time
 /autograder/venv/bin/pip install -q --extra-index-url {TORCH_INDEX} -r /autograder/source/requirements.txt
+# the sandbox's uid must not read the hidden suite, the config's secret seeds or the quiz's key
+chmod -R go-rwx /autograder/source
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -105,8 +115,10 @@ def _zip_add(z: zipfile.ZipFile, name: str, data: bytes, executable: bool = Fals
 def main(*, assignment_id: str, out: Path | None = None, config_path: Path | None = None,
          sandbox: str = "bwrap") -> Path:
     """Write the autograder zip for `assignment_id` and return its path."""
-    if sandbox not in ("bwrap", "none"):
-        raise UserError(f"--sandbox must be bwrap or none, not {sandbox!r}")
+    from autograder.sandbox import SANDBOXES
+
+    if sandbox not in SANDBOXES:
+        raise UserError(f"--sandbox must be one of {', '.join(SANDBOXES)}, not {sandbox!r}")
     root = repo_root()
     cfg = load_config(config_path)
     acfg = cfg.assignment(assignment_id)
@@ -196,9 +208,25 @@ def _failed_results(message: str, seconds: float) -> dict:
             "visibility": "visible", "stdout_visibility": "hidden", "tests": []}
 
 
+def protect(source: Path) -> None:
+    """Make the kit readable by root only (as setup.sh did when the image was built), so that a
+    sandbox running as another uid cannot read it even without Landlock (the `uid` tier)."""
+    if os.geteuid() != 0:
+        return
+    for folder, dirs, files in os.walk(source):
+        for name in [*dirs, *files]:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                mode = os.lstat(path).st_mode
+                os.chmod(path, stat.S_IMODE(mode) & 0o700)
+    os.chmod(source, stat.S_IMODE(os.stat(source).st_mode) & 0o700)
+
+
 def run(home: Path) -> int:
-    """Grade Gradescope's submission; 0 when results.json is written, 2 when the kit is wrong."""
+    """Grade Gradescope's submission; 0 when results.json is written, 2 when the kit is wrong or
+    cannot grade here (then no results.json: Gradescope shows a failed autograder, not a 0)."""
     from autograder import grade, report
+    from autograder.errors import GraderError
 
     start = time.monotonic()
     kit = home / "source" / "kit"
@@ -212,6 +240,10 @@ def run(home: Path) -> int:
         return 2
     print(f"autograder {manifest['kit_version']} from {kit}, grader {manifest['grader']}, "
           f"assignment {manifest['assignment']}")
+    try:
+        protect(home / "source")
+    except OSError as exc:  # a read-only image: the sandbox's self-test judges what that leaves
+        print(f"could not make {home / 'source'} readable by root only: {exc}", file=sys.stderr)
     chosen, why = pick_submission(home / "submission", manifest["notebook"])
     if chosen is None:
         report.write_results(results, _failed_results(f"Not graded: {why}.", time.monotonic() - start))
@@ -221,11 +253,12 @@ def run(home: Path) -> int:
     try:
         graded = grade.main(submission=chosen, assignment_id=manifest["assignment"], out=with_tmp,
                             device="cpu", config_path=kit / CONFIG_NAME, sandbox=manifest["sandbox"])
-    except UserError as exc:
+    except (UserError, GraderError) as exc:
         print(f"AUTOGRADER MISCONFIGURED, nothing graded: {exc}", file=sys.stderr)
         return 2
     report.write_results(results, graded.results)
-    print(f"graded {chosen.name}: {graded.score.total:g}/{graded.score.max_total:g} in {graded.seconds:.1f} s")
+    print(f"graded {chosen.name}: {graded.score.total:g}/{graded.score.max_total:g} in "
+          f"{graded.seconds:.1f} s, {graded.sandbox} sandbox")
     return 0
 
 

@@ -12,17 +12,38 @@ import yaml
 from autograder.config import load_config
 from autograder.extract import extract
 from autograder.sandbox import SANDBOX_UIDS, stray_processes
-from kit import ROOT, grade_many
+from kit import ROOT, grade_split
 
 import cases as attacks  # tests/adversarial is put on sys.path below
 
 CFG = load_config(ROOT / "grading_config.yaml").assignment("03_network")
 NAMES = list(CFG.tests)
 _SOLUTION = ROOT / "solutions/03_network/03_network.ipynb"
+
+def _secret_seeds(node) -> list[str]:
+    """Every secret seed of the config, as text: what no sandbox may find anywhere."""
+    if isinstance(node, dict):
+        return [str(v) for k, v in node.items() if k == "secret_seed"] + \
+            [s for v in node.values() for s in _secret_seeds(v)]
+    return []
+
+
+SECRETS = _secret_seeds(yaml.safe_load((ROOT / "grading_config.yaml").read_text()))
 CASE_NAMES = list(attacks.cases(extract(_SOLUTION, _SOLUTION, "03_network").source, NAMES,
                                 {"port": 0, "repo_paths": [], "result_targets": [], "pickle_marker": "",
-                                 "secret_file": ""}))
-pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (.ci/run installs it)")
+                                 "secret_file": "", "secrets": SECRETS}))
+
+
+def tier_unavailable(tier: str) -> str:
+    """Why `tier` cannot run on this machine ("" when it can): its own self-test decides."""
+    from autograder import judge, sandbox
+    from autograder.errors import SandboxUnavailable
+
+    try:
+        sandbox.select(tier, "cpu", judge.secret_paths(ROOT))
+    except SandboxUnavailable as exc:
+        return str(exc)
+    return ""
 
 
 def _failed(results) -> dict[str, str]:
@@ -38,11 +59,22 @@ def _stray_processes() -> set:
 SECRET = "HOST-SECRET-6f1c"  # in a host file that an attack links to; no output may show it
 
 
-@pytest.fixture(scope="module", params=["warm", "cold"])
+TIERS = [("bwrap", "warm"), ("bwrap", "cold"), ("landlock", "warm"), ("landlock", "cold")]
+
+
+@pytest.fixture(scope="module", params=TIERS, ids=[f"{t}-{s}" for t, s in TIERS])
 def attack(request, tmp_path_factory, reference_source):
-    """Every attack, graded in one grader process: once in the warm sandbox (one zygote forks each
-    submission's tree) and once with a fresh sandbox per submission; both must hold alike."""
-    folder = tmp_path_factory.mktemp(f"hostile-{request.param}")
+    """Every attack, graded in one grader process, in each sandbox tier: warm (one zygote forks
+    each submission's sandbox) and cold (a fresh sandbox per submission). Where the guarantee is
+    the same, the outcome must be the same; where a tier protects less, test_what_a_submission_
+    can_see asserts the documented difference."""
+    tier, start = request.param
+    why = tier_unavailable(tier)
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"the {tier} tier must run in CI: {why}")
+        pytest.skip(f"the {tier} tier cannot run here: {why}")
+    folder = tmp_path_factory.mktemp(f"hostile-{tier}-{start}")
     out = folder / "out"
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -56,6 +88,7 @@ def attack(request, tmp_path_factory, reference_source):
                            str(folder / "results.json")],
         "pickle_marker": str(folder / "PICKLE_RAN"),
         "secret_file": str(folder / "secret.txt"),
+        "secrets": SECRETS,
     }
     (folder / "secret.txt").write_text(f"{SECRET}\n" * 50)
     table = attacks.cases(reference_source, NAMES, ctx)
@@ -72,8 +105,9 @@ def attack(request, tmp_path_factory, reference_source):
     config = folder / "grading_config.yaml"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     before = _stray_processes()
-    results = grade_many(paths, out, extra=("--config", config),
-                         env={"AUTOGRADER_SANDBOX_START": request.param})
+    # two grader processes side by side (2 cores): four tiers' worth of attacks in CI's time
+    results = grade_split(paths, out, extra=("--config", config, "--sandbox", tier),
+                          env={"AUTOGRADER_SANDBOX_START": start})
     arrived = []
     try:
         while True:
@@ -83,11 +117,12 @@ def attack(request, tmp_path_factory, reference_source):
         pass
     listener.close()
     return {"results": results, "table": table, "folder": folder, "out": out, "arrived": arrived,
-            "leftover": _stray_processes() - before}
+            "leftover": _stray_processes() - before, "tier": tier}
 
 
 def test_at_least_twenty_attacks(attack):
     assert len(attack["table"]) >= 20
+    assert len(SECRETS) >= 2  # the secret seeds read_other_processes looks for
 
 
 @pytest.mark.parametrize("name", CASE_NAMES)
@@ -140,10 +175,15 @@ def test_what_a_submission_can_see(attack):
     report = text.split("sees ", 1)[1].split("\n")[0]
     assert not report.endswith("..."), f"the attack's report was clipped; shorten it: {report}"
     seen = json.loads(report)
-    assert seen["uid"] in SANDBOX_UIDS and seen["cwd"] == "/sandbox"
+    assert seen["uid"] in SANDBOX_UIDS
     assert set(seen["env"]) <= {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED",
                                 "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTORCH_NVML_BASED_CUDA_CHECK",
                                 "MPLBACKEND", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH",
                                 "PWD", "TORCHINDUCTOR_CACHE_DIR"}  # set by bwrap and by torch itself
-    assert seen["host"] == "sandbox"
-    assert "tests" not in seen["root"] and "solutions" not in seen["root"]
+    if attack["tier"] == "bwrap":  # namespaces: a world of its own
+        assert seen["cwd"] == "/sandbox" and seen["host"] == "sandbox"
+        assert "tests" not in seen["root"] and "solutions" not in seen["root"]
+    else:  # the documented difference: the host's own names, but nothing outside may be listed
+        assert seen["cwd"].startswith("/") and seen["cwd"] != "/sandbox"
+        assert seen["host"] == socket.gethostname()
+        assert seen["root"] == "PermissionError"
