@@ -607,6 +607,11 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
     if not release_path(root, assignment_id, acfg.notebook).exists():
         raise UserError(f"assignment {assignment_id} has no release yet: run "
                         f"`autograder release {assignment_id}`")
+    if not solution_path(root, assignment_id, acfg.notebook).is_file():
+        raise UserError(f"grade-batch grades the reference solution first, and "
+                        f"{solution_path(root, assignment_id, acfg.notebook)} is missing (a "
+                        "Gradescope zip or a student kit holds no solution): grade the class from "
+                        "the instructor's checkout")
     dev = grade_stage.resolve_device(device or cfg.device)
     # The tier is chosen here, once, by its self-test (SandboxUnavailable: exit 2, nobody graded),
     # and every worker grades with that very tier: the same guarantee for the whole class.

@@ -387,9 +387,61 @@ def run_isolated(argv: list[str], workdir: Path, limits: Limits, timeout_s: floa
 
 # --- one uid per running sandbox -----------------------------------------------------------------
 
-# Debian reserves 65000-65533 and never allocates them, so nothing else on the machine runs as one.
-SANDBOX_UIDS = range(65533, 65533 - 64, -1)  # at most 64 sandboxes at once on one machine
 _LOCKS = Path("/tmp/autograder-sandbox-uids")  # fixed, not $TMPDIR: every grader must see the same
+_UID_SPAN = 64  # at most 64 sandboxes at once on one machine
+# Where a machine's block of sandbox uids is drawn from. Graders in sibling containers share one
+# kernel, and a container's sandbox uid is the host's same uid: with one fixed block, RLIMIT_NPROC
+# (counted per uid, kernel-wide) would be shared by every container's sandboxes, and a grader on the
+# host (which sees every container's processes) would kill theirs. So each machine, or container,
+# draws a random block once: from a wide range far above distributions' allocations where its user
+# namespace maps it, else from the block Debian reserves and never allocates (65000-65533; a
+# user namespace that maps only 65536 uids, as rootless or remapped containers do, has it).
+_WIDE_BASES = range(0x40000000, 0x70000000, _UID_SPAN)
+_DEBIAN_BASES = range(65000, 65533 - _UID_SPAN + 2, _UID_SPAN)
+
+
+def _mapped(first: int, last: int) -> bool:
+    """Whether this user namespace maps every uid in [first, last]."""
+    try:
+        lines = Path("/proc/self/uid_map").read_text().split("\n")
+    except OSError:
+        return False
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3:
+            start, count = int(parts[0]), int(parts[2])
+            if start <= first and last < start + count:
+                return True
+    return False
+
+
+def sandbox_uids() -> range:
+    """This machine's sandbox uids: a block of 64 drawn at random on first use and kept beside the
+    uid locks, so that every grader on the machine (or in the container) uses the same block."""
+    import random
+
+    stored = _LOCKS / "uid-base"
+    try:
+        base = int(stored.read_text())
+    except (OSError, ValueError):
+        bases = _WIDE_BASES if _mapped(_WIDE_BASES[0], _WIDE_BASES[-1] + _UID_SPAN) else _DEBIAN_BASES
+        base = random.SystemRandom().choice(bases)
+        _LOCKS.mkdir(mode=0o700, exist_ok=True)
+        tmp = _LOCKS / f"uid-base.{os.getpid()}"
+        tmp.write_text(f"{base}\n")
+        try:
+            os.link(tmp, stored)  # atomic: the first grader's draw wins, later ones read it
+        except FileExistsError:
+            base = int(stored.read_text())
+        finally:
+            tmp.unlink()
+    return range(base, base + _UID_SPAN)
+
+
+def __getattr__(name: str):
+    if name == "SANDBOX_UIDS":  # drawn on first use, not at import (see sandbox_uids)
+        return sandbox_uids()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _processes_of(uid: int) -> list[int]:
@@ -431,8 +483,9 @@ def claim_uid(mode: str):
         yield None
         return
     _LOCKS.mkdir(mode=0o700, exist_ok=True)
+    uids = sandbox_uids()
     while True:
-        for uid in SANDBOX_UIDS:
+        for uid in uids:
             fd = _try_lock(uid)
             if fd is None:
                 continue
@@ -451,7 +504,7 @@ def stray_processes() -> list[tuple[int, int]]:
     if not _LOCKS.is_dir():
         return []
     found = []
-    for uid in SANDBOX_UIDS:
+    for uid in sandbox_uids():
         fd = _try_lock(uid)
         if fd is None:
             continue  # a grading holds it: its processes are its own business

@@ -156,7 +156,7 @@ def test_the_kit_is_made_readable_by_root_only(gradescope_zip, tmp_path):
 @pytest.mark.parametrize("args,said", [
     (["export", "gradescope", "99_nothing"], "99_nothing"),
     (["export", "gradescope", "03_network", "--out", "x.tar"], "must name a .zip"),
-    (["export", "gradescope", "03_network", "--sandbox", "docker"], "bwrap or none"),
+    (["export", "gradescope", "03_network", "--sandbox", "docker"], "must be one of auto, bwrap, landlock, uid, none"),
 ])
 def test_export_user_errors(args, said, tmp_path):
     proc = run_cli(*args, cwd=ROOT)
