@@ -16,7 +16,8 @@ the namespaces that bubblewrap needs, so inside a container (Gradescope, a Dask 
    allows, TCP bind/connect are refused too (ABI 4), and abstract unix sockets and signals are
    scoped to the sandbox's own processes (ABI 6).
 4. `seccomp_filter`: a seccomp-bpf filter through libseccomp (`pyseccomp`): socket() refused for
-   every family but AF_UNIX, so there is no network even where the container has one; ptrace,
+   every family but AF_UNIX, so there is no network even where the container has one (and AF_UNIX
+   too where Landlock cannot scope abstract unix sockets: the uid tier, or ABI < 6); ptrace,
    process_vm_readv/writev, keyctl, bpf, perf_event_open, userfaultfd, the mount family, unshare,
    setns, clone with a namespace flag, io_uring, personality, SysV IPC and POSIX message queues
    refused; clone3 answers ENOSYS so the C library falls back to clone, whose flags the filter can
@@ -166,12 +167,18 @@ _CLONE_NAMESPACES = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000,
 _AF_UNIX = 1
 
 
-def seccomp_filter() -> None:
-    """Install the filter described in the module's docstring (needs no_new_privs or root)."""
+def seccomp_filter(unix_sockets: bool = True) -> None:
+    """Install the filter described in the module's docstring (needs no_new_privs or root).
+    `unix_sockets` False refuses socket() for every family: where Landlock cannot scope abstract
+    unix sockets to the sandbox (the uid tier, Landlock ABI < 6), a unix socket could reach a
+    listener of the host's network namespace (a container with --network host shares it)."""
     import pyseccomp as seccomp
 
     f = seccomp.SyscallFilter(seccomp.ALLOW)  # a foreign architecture's calls are killed (default)
-    f.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.NE, _AF_UNIX))
+    if unix_sockets:
+        f.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket", seccomp.Arg(0, seccomp.NE, _AF_UNIX))
+    else:
+        f.add_rule(seccomp.ERRNO(errno.EAFNOSUPPORT), "socket")
     for name in DENIED_SYSCALLS:
         try:
             f.add_rule(seccomp.ERRNO(errno.EPERM), name)
@@ -220,7 +227,9 @@ def apply(policy: dict) -> dict:
     if policy["tier"] == "landlock":
         applied["landlock_abi"] = landlock_restrict(policy["read"], policy["write"],
                                                     policy.get("devices", []))
-    seccomp_filter()
+    # unix sockets only where Landlock keeps abstract ones within the sandbox (ABI 6 scoping)
+    applied["unix_sockets"] = applied["landlock_abi"] >= 6
+    seccomp_filter(applied["unix_sockets"])
     return applied
 
 
@@ -271,10 +280,10 @@ def self_test(policy: dict) -> dict:
             return {"ok": False, "problem": "Landlock did not stop a write outside the work folder"}
     if not _denied(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()):
         return {"ok": False, "problem": "the seccomp filter did not refuse a network socket"}
-    try:
-        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
-    except OSError as exc:
-        return {"ok": False, "problem": f"the seccomp filter refused a unix socket ({exc})"}
+    unix = not _denied(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close())
+    if unix != applied["unix_sockets"]:
+        return {"ok": False, "problem": f"the seccomp filter {'allowed' if unix else 'refused'} a "
+                                        "unix socket against its policy"}
     return {"ok": True, "problem": "", **applied}
 
 

@@ -219,16 +219,15 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
     for p in plan.probes:
         p.timeout_s = p.timeout_s or limits.probe_timeout_s
     if zygote.enabled(sandbox):
+        warm = None
         try:
             warm = zygote.get(device, limits, sandbox)
-            try:
-                return _run_probes(extraction, probes_file, plan, limits, device, seed, sandbox, warm)
-            except SandboxFailed as exc:  # the warm start failed before any student code ran
-                warm.broken = str(exc)
-                warm.close()
-                zygote.forget(device, limits, sandbox, str(exc))
+            return _run_probes(extraction, probes_file, plan, limits, device, seed, sandbox, warm)
         except zygote.Unavailable:
             pass  # said once on stderr; this submission starts cold, in a fresh work folder
+        except SandboxFailed as exc:  # a warm job failed before any student code ran:
+            warm.broken = str(exc)    # give the zygote up (zygote.get refuses it from now on,
+            warm.close()              # saying why) and try this submission cold
     return _run_probes(extraction, probes_file, plan, limits, device, seed, sandbox, None)
 
 

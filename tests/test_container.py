@@ -161,8 +161,10 @@ def _stage(tmp: Path, source: Path, submissions: dict[str, bytes], script: str) 
         (stage / "subs" / name).write_bytes(data)
     (stage / "grade.sh").write_text(script)
     (stage / "collect.py").write_text(COLLECT)
-    for d in (home, home / "submission", home / "results", stage, stage / "subs"):
+    for d in (home, home / "submission", home / "results"):
         d.chmod(0o755)  # world-traversable, as Gradescope's: what keeps the kit secret is the sandbox
+    for d in (stage, stage / "subs"):
+        d.chmod(0o700)  # the test's own staging, which Gradescope has not: the other submissions
     return [(home, "/autograder"), (stage, "/stage")]
 
 
@@ -371,7 +373,12 @@ def _drain(listener: socket.socket) -> list:
     return arrived
 
 
-def test_a_hostile_submission_reads_no_secret_reaches_nothing_and_forges_nothing(unzipped, tmp_path):
+@pytest.mark.parametrize("tier", ["landlock", "uid"])
+def test_a_hostile_submission_reads_no_secret_reaches_nothing_and_forges_nothing(unzipped, tmp_path,
+                                                                                  tier):
+    """In the landlock tier, and in the uid floor (Landlock refused here by the environment, as on
+    an old kernel): there the kit is kept only by the permissions run_autograder gave it, and no
+    socket at all can be made. The correct example still gets full marks in the floor."""
     from autograder.config import load_config
 
     names = list(load_config(ROOT / "grading_config.yaml").assignment("03_network").tests)
@@ -385,16 +392,23 @@ def test_a_hostile_submission_reads_no_secret_reaches_nothing_and_forges_nothing
         unix.bind(unix_name)
         unix.listen(5)
         source = _hostile_source(tcp.getsockname()[1], unix_name)
-        got = grade_in_container(tmp_path, unzipped, {"hostile.py": source.encode()})
+        submissions = {"hostile.py": source.encode()}
+        if tier == "uid":
+            submissions["alice_correct.ipynb"] = (EXAMPLES / "alice_correct.ipynb").read_bytes()
+        got = grade_in_container(tmp_path, unzipped, submissions,
+                                 env={"AUTOGRADER_SANDBOX_REFUSE": "landlock"} if tier == "uid" else {})
     finally:
         arrived = _drain(tcp) + _drain(unix)
+    if tier == "uid":
+        alice = json.loads(got["alice_correct.ipynb"]["results.json"])
+        assert alice["score"] == 28 and alice["extra_data"]["sandbox"] == "uid", alice["output"]
     one = got["hostile.py"]
     shown = f"rc {one['rc'].strip()}\n{one['stdout']}\n{one['stderr'][-3000:]}"
     assert one["rc"].strip() == "0" and "results.json" in one, shown
     results = json.loads(one["results.json"])
     assert arrived == [], "a connection from the sandbox reached the host's loopback"
     # the grader's own results: its score, its checks, no forgery
-    assert results["extra_data"]["sandbox"] == "landlock", results["extra_data"]
+    assert results["extra_data"]["sandbox"] == tier, results["extra_data"]
     assert "FORGED" not in one["results.json"] and len(results["tests"]) == len(names)
     failed = _failed(results)
     # the honest part is graded: it loses the accuracy checks, which its attack broke, and no other
@@ -407,6 +421,8 @@ def test_a_hostile_submission_reads_no_secret_reaches_nothing_and_forges_nothing
     assert " END" in report, f"the report was cut: {report}"
     fields = dict(item.split("=", 1) for item in report.split("HOSTILE ", 1)[1].split(" END")[0].split())
     assert fields["tcp"] != "CONNECTED" and fields["unix"] != "CONNECTED", report
+    if tier == "uid":  # no Landlock to scope abstract unix sockets: no socket at all
+        assert fields["tcp"] == fields["unix"] == "EAFNOSUPPORT", report
     assert fields["res"] != "WROTE", report
     assert fields["ls"] != "LISTED", report  # /autograder/source can't even be listed
     assert fields["sec"] == "0" and fields["psec"] == "0" and fields["hits"] == "", report

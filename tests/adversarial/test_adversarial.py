@@ -2,7 +2,6 @@
 it deserves, with the reason, and leaves the host untouched. See cases.py for the attacks."""
 import json
 import os
-import shutil
 import socket
 from pathlib import Path
 
