@@ -458,32 +458,12 @@ def _job_init(libc, job: dict, channel: int, version: str | None) -> None:
         os._exit(code)
 
 
-def _job_harness(job: dict, channel: int, version: str | None) -> None:
-    """The submission's harness, as a cold start would run it, minus `import torch`."""
+def _as_job(body) -> None:
+    """Run `body` as a zygote job's harness: whatever it raises goes to harness.log, and the
+    process then exits (1 on failure). Never returns."""
     code = 0
     try:
-        os.setsid()
-        set_limits(job["limits"])
-        os.chdir("/sandbox")
-        log = os.open("/sandbox/harness.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        _close_fds({0, 1, 2, channel})
-        uid = job.get("uid")
-        if not isinstance(uid, int) or uid <= 0:
-            raise ValueError("a zygote job must name the uid its code runs as")
-        _drop_privileges(uid)
-        import importlib
-
-        importlib.invalidate_caches()  # /sandbox is another folder now than when the zygote started
-        sys.argv = ["/sandbox/harness.py", "/sandbox"]
-        sys.path.insert(0, os.getcwd())
-        with open("plan.json") as f:
-            plan = json.load(f)
-        plan["channel_fd"] = channel
-        _serve(plan, version if plan.get("torch", True) else None)
+        body()
     except BaseException:  # noqa: BLE001 - whatever happened is on harness.log
         try:
             traceback.print_exc()
@@ -496,57 +476,68 @@ def _job_harness(job: dict, channel: int, version: str | None) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _job_stdio(channel: int) -> None:
+    """stdin from /dev/null, stdout and stderr onto harness.log in the work folder (the current
+    directory, fresh from the trusted side: no student code has run in it yet), and no other
+    descriptor but the channel."""
+    log = os.open("harness.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    _close_fds({0, 1, 2, channel})
+
+
+def _serve_job(work: str, channel: int, version: str | None) -> None:
+    """Run the probes of the job in `work` (the current directory) as a cold start would."""
+    import importlib
+
+    importlib.invalidate_caches()  # the work folder is another one than when the zygote started
+    sys.argv = [os.path.join(work, "harness.py"), work]
+    sys.path.insert(0, work)
+    with open("plan.json") as f:
+        plan = json.load(f)
+    plan["channel_fd"] = channel
+    _serve(plan, version if plan.get("torch", True) else None)
+
+
+def _job_harness(job: dict, channel: int, version: str | None) -> None:
+    """The submission's harness, as a cold start would run it, minus `import torch`."""
+    def body():
+        os.setsid()
+        set_limits(job["limits"])
+        os.chdir("/sandbox")
+        _job_stdio(channel)
+        uid = job.get("uid")
+        if not isinstance(uid, int) or uid <= 0:
+            raise ValueError("a zygote job must name the uid its code runs as")
+        _drop_privileges(uid)
+        _serve_job("/sandbox", channel, version)
+    _as_job(body)
 
 
 def _job_confined(job: dict, channel: int, version: str | None) -> None:
     """Child of a zygote of the landlock or uid tier (no namespaces): confine this very process
     (uid, no_new_privs, Landlock, seccomp: see confine.py) before anything of the submission is
     read, then run its probes in its work folder. Never returns."""
-    code = 0
-    try:
+    def body():
         _die_with_parent(_libc())
         os.setsid()
         set_limits(job["limits"])
         work = job["work"]
         os.chdir(work)
-        # the work folder is fresh from the trusted side, and no student code has run in it yet
-        log = os.open("harness.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0)
-        os.dup2(log, 1)
-        os.dup2(log, 2)
-        _close_fds({0, 1, 2, channel})
-        policy = job["policy"]
-        if os.getuid() == 0 and not (isinstance(policy.get("uid"), int) and policy["uid"] > 0):
-            raise ValueError("a zygote job must name the uid its code runs as")
+        _job_stdio(channel)
         import confine
-
-        confine.apply(policy)
-        import importlib
         import tempfile
 
-        importlib.invalidate_caches()
+        confine.apply(job["policy"])  # refuses a policy that would leave the job root
         # as a cold start of this tier has them (sandbox_env): home and tmp inside the work folder
         os.environ.update(HOME=work, TMPDIR=os.path.join(work, "tmp"))
         tempfile.tempdir = None  # the zygote may have looked its tmp up already
-        sys.argv = [os.path.join(work, "harness.py"), work]
-        sys.path.insert(0, work)
-        with open("plan.json") as f:
-            plan = json.load(f)
-        plan["channel_fd"] = channel
-        _serve(plan, version if plan.get("torch", True) else None)
-    except BaseException:  # noqa: BLE001 - whatever happened is on harness.log
-        try:
-            traceback.print_exc()
-        except BaseException:  # noqa: BLE001
-            pass
-        code = 1
-    finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        _serve_job(work, channel, version)
+    _as_job(body)
 
 
 def _send(control, message: dict) -> None:

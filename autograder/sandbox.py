@@ -274,7 +274,7 @@ def _test_confined(tier: str, device: str, forbidden: tuple[str, ...]) -> str:
         proc = subprocess.run([sys.executable, "-I", confine.__file__, "--self-test",
                                json.dumps(policy)], stdin=subprocess.DEVNULL, capture_output=True,
                               timeout=60, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                              cwd=work, preexec_fn=os.setsid)
+                              cwd=work, start_new_session=True)
     try:
         said = json.loads(proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
     except (ValueError, IndexError):

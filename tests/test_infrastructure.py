@@ -15,7 +15,7 @@ import pytest
 from autograder import batch, sandbox
 from autograder.config import load_config
 from autograder.errors import GraderError
-from kit import ROOT, run_cli
+from kit import ROOT, require_tier, run_cli
 
 ALICE = ROOT / "examples" / "03_network" / "alice_correct.ipynb"
 NO_TIER = {"AUTOGRADER_SANDBOX_REFUSE": "bwrap,landlock,uid"}
@@ -74,14 +74,8 @@ def test_a_sandbox_that_fails_before_student_code_is_not_a_score(tmp_path, monke
     warm start the zygote is given up and a cold start tried; when that fails too, the grading is
     an error of the grader: no results.json, however good the submission."""
     from autograder import grade, probe
-    from autograder.errors import SandboxUnavailable
 
-    try:
-        sandbox.select("landlock", "cpu", _secrets())
-    except SandboxUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"the landlock tier must run in CI: {exc}")
-        pytest.skip(str(exc))
+    require_tier("landlock")
     policy = probe.confine_policy
     monkeypatch.setattr(probe, "confine_policy", lambda *a, **k: {**policy(*a, **k), "uid": 0})
     monkeypatch.setenv("AUTOGRADER_SANDBOX_START", start)

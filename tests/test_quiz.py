@@ -2,14 +2,13 @@
 follow the config's flag."""
 import importlib.util
 import json
-import os
 
 import nbformat
 import pytest
 import yaml
 
 from autograder.extract import extract
-from kit import ROOT, grade_many
+from kit import ROOT, grade_many, require_tier
 
 AID = "05_quiz"
 HIDDEN = ROOT / "tests/hidden" / AID
@@ -151,15 +150,7 @@ def test_a_submission_cannot_find_the_key_in_the_sandbox(tmp_path, tier):
     but not its bytes: either way the search reads nothing and scores 0. Without the sandbox the
     same search reads the key and scores full marks, which is what `--sandbox none` gives up
     (README, Security model)."""
-    from autograder import judge, sandbox
-    from autograder.errors import SandboxUnavailable
-
-    try:
-        sandbox.select(tier, "cpu", judge.secret_paths(ROOT))
-    except SandboxUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"the {tier} tier must run in CI: {exc}")
-        pytest.skip(str(exc))
+    require_tier(tier)
     thief = tmp_path / "thief.py"
     thief.write_text(_search_for_the_key(ROOT))
     sandboxed = grade_many([thief], tmp_path / tier, assignment=AID, extra=("--sandbox", tier))

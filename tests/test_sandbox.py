@@ -154,19 +154,6 @@ raise RuntimeError("found " + json.dumps(found))
 '''
 
 
-def _tier_or_skip(tier: str) -> None:
-    from autograder import judge
-    from autograder.errors import SandboxUnavailable
-    from kit import ROOT
-
-    try:
-        sandbox.select(tier, "cpu", judge.secret_paths(ROOT))
-    except SandboxUnavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"the {tier} tier must run in CI: {exc}")
-        pytest.skip(str(exc))
-
-
 @needs_root
 @pytest.mark.parametrize("tier", ["bwrap", "landlock"])
 def test_a_submission_leaves_nothing_for_the_next_in_the_warm_sandbox(tmp_path, reference_source, tier):
@@ -177,10 +164,11 @@ def test_a_submission_leaves_nothing_for_the_next_in_the_warm_sandbox(tmp_path, 
     namespace) it may see other processes, but none of the first submission's."""
     import json
 
-    _tier_or_skip(tier)
     sys.path.insert(0, str(Path(__file__).parent / "adversarial"))
     from cases import ACCURACY_DEF, in_function
-    from kit import grade_many
+    from kit import grade_many, require_tier
+
+    require_tier(tier)
 
     paths = []
     for name, code in (("a_leave", LEAVE), ("b_look", LOOK)):

@@ -1,7 +1,6 @@
 """Hostile submissions, graded in one batch under the real sandbox: each gets exactly the outcome
 it deserves, with the reason, and leaves the host untouched. See cases.py for the attacks."""
 import json
-import os
 import socket
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import yaml
 from autograder.config import load_config
 from autograder.extract import extract
 from autograder.sandbox import SANDBOX_UIDS, stray_processes
-from kit import ROOT, grade_split
+from kit import ROOT, grade_split, require_tier
 
 import cases as attacks  # tests/adversarial is put on sys.path below
 
@@ -31,18 +30,6 @@ SECRETS = _secret_seeds(yaml.safe_load((ROOT / "grading_config.yaml").read_text(
 CASE_NAMES = list(attacks.cases(extract(_SOLUTION, _SOLUTION, "03_network").source, NAMES,
                                 {"port": 0, "repo_paths": [], "result_targets": [], "pickle_marker": "",
                                  "secret_file": "", "secrets": SECRETS}))
-
-
-def tier_unavailable(tier: str) -> str:
-    """Why `tier` cannot run on this machine ("" when it can): its own self-test decides."""
-    from autograder import judge, sandbox
-    from autograder.errors import SandboxUnavailable
-
-    try:
-        sandbox.select(tier, "cpu", judge.secret_paths(ROOT))
-    except SandboxUnavailable as exc:
-        return str(exc)
-    return ""
 
 
 def _failed(results) -> dict[str, str]:
@@ -68,11 +55,7 @@ def attack(request, tmp_path_factory, reference_source):
     the same, the outcome must be the same; where a tier protects less, test_what_a_submission_
     can_see asserts the documented difference."""
     tier, start = request.param
-    why = tier_unavailable(tier)
-    if why:
-        if os.environ.get("CI"):
-            pytest.fail(f"the {tier} tier must run in CI: {why}")
-        pytest.skip(f"the {tier} tier cannot run here: {why}")
+    require_tier(tier)
     folder = tmp_path_factory.mktemp(f"hostile-{tier}-{start}")
     out = folder / "out"
     listener = socket.socket()
