@@ -32,6 +32,9 @@ class Limits(Strict):
     max_file_mb: int = Field(256, gt=0, description="largest file a probe may write (RLIMIT_FSIZE)")
     max_processes: int = Field(256, gt=0, description="RLIMIT_NPROC (ignored for root; bwrap adds a pid namespace)")
     max_output_mb: float = Field(64, gt=0, description="cap on the bytes read back from one probe")
+    tmp_memory_mb: int = Field(512, gt=0, description="size of the bwrap sandbox's private /tmp, a "
+                               "tmpfs whose pages are RAM outside RLIMIT_AS (the landlock and uid "
+                               "tiers keep tmp inside the work folder instead)")
     threads: int = Field(1, ge=1, description="torch threads inside the sandbox (1 keeps fork safe and results exact)")
 
 

@@ -117,6 +117,77 @@ def _run_child(spec: dict, plan: dict, inputs: dict, probes) -> None:
     _write_json(f"{OUT}/{name}.json", result)
 
 
+def remove_tree(path: str) -> None:
+    """Delete `path` and everything under it, however deep, without following a link.
+
+    `shutil.rmtree` recurses once per level, so a submission's tree a few thousand folders deep
+    raises RecursionError (which `ignore_errors` does not catch) and is left behind, on disk and
+    in the way of the next grading. This walks with directory descriptors instead: no recursion,
+    no path-length limit, at most two descriptors open. What cannot be removed is skipped, and an
+    OSError then names it once the rest is gone. Used by the trusted side too."""
+    import stat
+
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        os.unlink(path)
+        return
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    fd = os.open(path, flags)
+    names: list[str] = []          # the folders entered below `path`, outermost first
+    stuck: set[tuple[int, int]] = set()
+    try:
+        while True:
+            try:
+                os.fchmod(fd, 0o700)  # a folder its owner made unwritable (matters only without root)
+            except OSError:
+                pass
+            child = None
+            with os.scandir(fd) as entries:
+                for entry in entries:
+                    try:
+                        key = (entry.stat(follow_symlinks=False).st_dev, entry.inode())
+                    except OSError:
+                        continue  # gone meanwhile
+                    if key in stuck:
+                        continue
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            child = entry.name
+                            break
+                        os.unlink(entry.name, dir_fd=fd)
+                    except FileNotFoundError:
+                        continue
+                    except OSError:
+                        stuck.add(key)
+            if child is not None:
+                try:
+                    inner = os.open(child, flags, dir_fd=fd)
+                except OSError:
+                    stuck.add(key)
+                    continue
+                os.close(fd)
+                fd = inner
+                names.append(child)
+                continue
+            if not names:
+                break
+            here = os.fstat(fd)
+            parent = os.open("..", flags, dir_fd=fd)
+            os.close(fd)
+            fd = parent
+            name = names.pop()
+            try:
+                os.rmdir(name, dir_fd=fd)
+            except OSError:
+                stuck.add((here.st_dev, here.st_ino))
+    finally:
+        os.close(fd)
+    os.rmdir(path)  # raises where something inside could not be removed
+
+
 def _read_regular(path: str, cap: int) -> bytes | None:
     """A child's output file, if it is a plain file within `cap` bytes (never a FIFO or a link)."""
     import stat
@@ -411,8 +482,11 @@ def _job(job: dict, channel: int, version: str | None) -> None:
         # fresh tmpfs: hold it by a descriptor, then bind it back, read-only, as bubblewrap did.
         kept = [(root, os.open(root, os.O_PATH | os.O_DIRECTORY)) for root in environment_roots()
                 if root.startswith(("/tmp/", "/dev/shm/"))]
-        for place in ("/tmp", "/dev/shm"):  # empty and root's, exactly as bubblewrap makes them
-            _mount(libc, "tmpfs", place, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755")
+        # A fresh, sized /tmp the job's uid may write, as a cold sandbox has (its pages are RAM
+        # outside RLIMIT_AS, so the size is the cap); /dev/shm empty and root's, as bubblewrap's.
+        tmp_mb = int(job["limits"].get("tmp_memory_mb", 512))
+        _mount(libc, "tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"mode=1777,size={tmp_mb}m")
+        _mount(libc, "tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=1m")
         for root, fd in kept:
             os.makedirs(root, mode=0o755, exist_ok=True)
             _mount(libc, f"/proc/self/fd/{fd}", root, None, _MS_BIND | _MS_REC)

@@ -24,8 +24,8 @@ from autograder import confine, harness, zygote
 from autograder.config import Limits
 from autograder.errors import GraderError
 from autograder.extract import Extraction
-from autograder.sandbox import (CONFINED, INSIDE, claim_uid, confine_policy, prepare_workdir,
-                                run_isolated, sandbox_env)
+from autograder.sandbox import (CONFINED, INSIDE, claim_uid, confine_policy, discard,
+                                prepare_workdir, run_isolated, sandbox_env)
 
 
 class SandboxFailed(GraderError):
@@ -349,5 +349,5 @@ def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: L
         sandbox_done.close()
         if channel is not None:
             os.close(channel)
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(private, ignore_errors=True)
+        discard(work)
+        discard(private)

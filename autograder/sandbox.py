@@ -107,7 +107,8 @@ def rlimits(limits: Limits) -> dict:
     """The config's limits as `harness.set_limits` takes them (for a cold start's preexec and for
     a warm sandbox's job alike)."""
     return {"memory_mb": limits.memory_mb, "cpu_time_s": limits.cpu_time_s,
-            "max_file_mb": limits.max_file_mb, "max_processes": limits.max_processes}
+            "max_file_mb": limits.max_file_mb, "max_processes": limits.max_processes,
+            "tmp_memory_mb": limits.tmp_memory_mb}
 
 
 def _limit_resources(limits: Limits):
@@ -286,10 +287,12 @@ def _test_confined(tier: str, device: str, forbidden: tuple[str, ...]) -> str:
 
 def bwrap_argv(argv: list[str], workdir: Path, device: str,
                env: dict[str, str] | None = None, binds: tuple[tuple[str, str], ...] = (),
-               workdir_bind: str = "--bind") -> list[str]:
+               workdir_bind: str = "--bind", tmp_mb: int = 512) -> list[str]:
     """The bubblewrap command that runs `argv` (paths already as seen inside) in the sandbox,
     with exactly the variables of `env`. `binds` adds (host folder, inside) read-write binds, and
-    `workdir_bind` says how the work folder appears (the zygote's own folder is read-only)."""
+    `workdir_bind` says how the work folder appears (the zygote's own folder is read-only).
+    `tmp_mb` sizes the private /tmp: a tmpfs, so its pages are RAM that RLIMIT_AS does not count,
+    and without a size a submission could hold gigabytes of the host's memory there."""
     cmd = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox",
            "--clearenv"]
@@ -299,7 +302,8 @@ def bwrap_argv(argv: list[str], workdir: Path, device: str,
         cmd.append("--unshare-user")  # without root, namespaces need a user namespace
     # Mounts apply in order and a later one hides what is under it: the private /tmp comes first,
     # so an environment that itself lives under /tmp (a CI checkout) is bound on top of it.
-    cmd += ["--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
+    cmd += ["--perms", "1777", "--size", str(tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
+            "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
         if os.path.islink(top):
             cmd += ["--symlink", os.readlink(top), top]
@@ -351,6 +355,19 @@ def sandbox_env(workdir: Path, threads: int, device: str, mode: str = "bwrap") -
     return env
 
 
+def discard(folder: Path) -> bool:
+    """Remove a sandbox's folder, whatever tree a submission left in it (harness.remove_tree: no
+    recursion, no link followed). A folder that cannot be removed is said on stderr and left, never
+    raised: it must not fail this grading or the next. Returns whether it is gone."""
+    try:
+        harness.remove_tree(str(folder))
+        return True
+    except OSError as exc:
+        print(f"autograder: could not remove {folder} ({exc}); it is left in place",
+              file=sys.stderr)
+        return False
+
+
 def prepare_workdir(workdir: Path, uid: int | None) -> None:
     """Let the sandbox's uid (see `claim_uid`) write the work folder."""
     if uid is not None:
@@ -366,7 +383,7 @@ def run_isolated(argv: list[str], workdir: Path, limits: Limits, timeout_s: floa
     `none` here."""
     start = time.monotonic()
     if mode == "bwrap":
-        argv = bwrap_argv(argv, workdir, device, env)
+        argv = bwrap_argv(argv, workdir, device, env, tmp_mb=limits.tmp_memory_mb)
         env = {"PATH": env["PATH"]}  # for finding bwrap itself
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=log,

@@ -69,8 +69,8 @@ from pathlib import Path
 from autograder import harness
 from autograder.config import Limits
 from autograder import confine
-from autograder.sandbox import (INSIDE, TIERS, SandboxResult, bwrap_argv, kill_session, kill_uid,
-                                rlimits, sandbox_env)
+from autograder.sandbox import (INSIDE, TIERS, SandboxResult, bwrap_argv, discard, kill_session,
+                                kill_uid, rlimits, sandbox_env)
 
 BROKEN_JOB = 125        # the job's namespaces could not be built: the zygote, not the submission
 _KILL_GRACE_S = 10.0    # after a timeout, how long the job's tree may take to be reaped
@@ -82,14 +82,18 @@ _PREFIX = "autograder-zygote-"
 def _sweep() -> None:
     """Remove the folders of zygotes whose grading process is gone (one killed, or ended without
     running its exit handlers, as pool workers may)."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"):
+    try:
+        found = list(Path(tempfile.gettempdir()).glob(f"{_PREFIX}*-*"))
+    except OSError:
+        return
+    for folder in found:
         try:
             pid = int(folder.name[len(_PREFIX):].split("-")[0])
             os.kill(pid, 0)
         except ValueError:
             continue  # not named by this code
         except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
+            discard(folder)  # a failure is said and left: never fatal for this grading
         except OSError:
             continue  # alive, as another user
 
@@ -222,7 +226,7 @@ class Zygote:
             if self.proc.poll() is None:
                 self.proc.kill()
             self.proc.wait()
-            shutil.rmtree(self.root, ignore_errors=True)
+            discard(self.root)
 
 
 _zygotes: dict[tuple, Zygote] = {}

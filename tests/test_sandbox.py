@@ -203,3 +203,138 @@ def test_a_submission_leaves_nothing_for_the_next_in_the_warm_sandbox(tmp_path, 
     assert not {k for k in found if k not in ("processes", "fds", "uid", "uids")}, found
     # the first one's daemon died with its grading: no other sandbox uid runs
     assert not set(found["uids"]) & set(sandbox.SANDBOX_UIDS), found
+
+
+# --- cleanup that no tree can defeat, and a /tmp that cannot hold the host's memory -------------
+
+def _deep_tree(top: Path, depth: int, outside: Path) -> None:
+    """`depth` nested folders under `top`, each with a file and a link to `outside`, the deepest
+    one unreadable: far deeper than a path (PATH_MAX) or the recursion limit allows."""
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fd)
+        os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd))
+        os.symlink(outside, "link", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.fchmod(fd, 0)
+    os.close(fd)
+
+
+def test_remove_tree_takes_any_depth_and_follows_no_link(tmp_path):
+    from autograder import harness
+
+    outside = tmp_path / "keep.txt"
+    outside.write_text("kept")
+    _deep_tree(tmp_path / "tree", 3000, outside)
+    harness.remove_tree(str(tmp_path / "tree"))
+    assert not (tmp_path / "tree").exists()
+    assert outside.read_text() == "kept"
+
+
+def test_sweep_removes_a_dead_zygotes_deep_tree(tmp_path, monkeypatch):
+    """A folder left by a dead grader, poisoned with a tree that defeats shutil.rmtree, is removed
+    by the next grader's sweep instead of crashing it."""
+    import subprocess
+    import tempfile
+
+    from autograder import zygote
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    leftover = tmp_path / f"{zygote._PREFIX}{dead.pid}-poisoned"
+    leftover.mkdir()
+    _deep_tree(leftover / "jobs", 3000, tmp_path / "nowhere")
+    zygote._sweep()
+    assert not leftover.exists()
+
+
+def test_private_tmp_is_sized():
+    argv = sandbox.bwrap_argv(["python"], sandbox.Path("/tmp/work"), "cpu", tmp_mb=16)
+    tmpfs = argv.index("--tmpfs")
+    assert argv[tmpfs - 2:tmpfs] == ["--size", str(16 * 1024 * 1024)]
+
+
+FILL_TMP = '''
+import os
+said = {}
+# fill /tmp far past its size, bounded (64 MiB) so the host survives even if no cap held
+try:
+    with open("/tmp/fill", "wb") as f:
+        for _ in range(64):
+            f.write(b"x" * (1 << 20))
+            f.flush()
+    said["tmp"] = "filled"
+except OSError as exc:
+    said["tmp"] = exc.strerror
+# and leave a tree that shutil.rmtree cannot remove, in tmp and in the work folder
+for top in ("/tmp/deep", "deep"):
+    os.mkdir(top)
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):
+        os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    os.close(fd)
+raise RuntimeError("tmp said " + repr(said))
+'''
+
+
+@needs_root
+@pytest.mark.parametrize("start", ["warm", "cold"])
+def test_a_full_tmp_and_a_deep_tree_harm_no_one(tmp_path, reference_source, start):
+    """bwrap's /tmp is a tmpfs of `tmp_memory_mb`: a submission that writes past it gets "No space
+    left on device" in its own check and holds no more of the host's memory. The tree it leaves
+    does not stop cleanup: the next submission in the same grader scores full marks, and nothing
+    of either is left on the host."""
+    import glob
+    import tempfile
+
+    import yaml
+
+    sys.path.insert(0, str(Path(__file__).parent / "adversarial"))
+    from cases import ACCURACY_DEF, in_function
+    from kit import grade_many, require_tier
+
+    require_tier("bwrap")
+    data = yaml.safe_load((Path(__file__).parent.parent / "grading_config.yaml").read_text())
+    data["limits"]["tmp_memory_mb"] = 16
+    config = tmp_path / "grading_config.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    paths = [tmp_path / "a_fill.py", tmp_path / "b_honest.py"]
+    paths[0].write_text(in_function(reference_source, ACCURACY_DEF, FILL_TMP))
+    paths[1].write_text(reference_source)
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "autograder-*")))
+    results = grade_many(paths, tmp_path / "out", extra=("--sandbox", "bwrap", "--config", config),
+                         env={"AUTOGRADER_SANDBOX_START": start})
+    said = [t["output"] for t in results["a_fill"]["tests"] if "tmp said" in t["output"]]
+    assert said and "No space left on device" in said[0], results["a_fill"]["tests"]
+    assert results["b_honest"]["score"] == results["b_honest"]["max_score"]
+    assert results["a_fill"]["score"] < results["b_honest"]["score"]
+    left = set(glob.glob(os.path.join(tempfile.gettempdir(), "autograder-*"))) - before
+    assert not left, left
+
+
+def test_the_seccomp_filter_refuses_preallocation(tmp_path):
+    """fallocate claims gigabytes of disk in milliseconds without writing them; under the filter
+    it is refused, and the file holds no block."""
+    import subprocess
+
+    pytest.importorskip("pyseccomp")
+    code = f'''
+import ctypes, errno, os, sys
+sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+from autograder import confine
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+confine.seccomp_filter()
+fd = os.open({str(tmp_path / "big")!r}, os.O_WRONLY | os.O_CREAT, 0o600)
+said = libc.fallocate(fd, 0, ctypes.c_long(0), ctypes.c_long(1 << 30))
+print(said, ctypes.get_errno() == errno.EOPNOTSUPP, os.fstat(fd).st_blocks)
+'''
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.split() == ["-1", "True", "0"], proc.stdout + proc.stderr
