@@ -192,7 +192,7 @@ def seccomp_filter(unix_sockets: bool = True) -> None:
         pass
     # Preallocation claims disk at once (gigabytes in milliseconds, no data written). Refused as
     # unsupported, the C library's posix_fallocate falls back to writing the blocks, which
-    # RLIMIT_FSIZE bounds per file and the quota watch sees growing.
+    # RLIMIT_FSIZE bounds per file.
     f.add_rule(seccomp.ERRNO(errno.EOPNOTSUPP), "fallocate")
     f.load()
 

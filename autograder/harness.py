@@ -484,7 +484,7 @@ def _job(job: dict, channel: int, version: str | None) -> None:
                 if root.startswith(("/tmp/", "/dev/shm/"))]
         # A fresh, sized /tmp the job's uid may write, as a cold sandbox has (its pages are RAM
         # outside RLIMIT_AS, so the size is the cap); /dev/shm empty and root's, as bubblewrap's.
-        tmp_mb = int(job["limits"].get("tmp_memory_mb", 512))
+        tmp_mb = int(job["limits"]["tmp_memory_mb"])  # sandbox.rlimits
         _mount(libc, "tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"mode=1777,size={tmp_mb}m")
         _mount(libc, "tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=1m")
         for root, fd in kept:

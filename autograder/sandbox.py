@@ -287,7 +287,7 @@ def _test_confined(tier: str, device: str, forbidden: tuple[str, ...]) -> str:
 
 def bwrap_argv(argv: list[str], workdir: Path, device: str,
                env: dict[str, str] | None = None, binds: tuple[tuple[str, str], ...] = (),
-               workdir_bind: str = "--bind", tmp_mb: int = 512) -> list[str]:
+               workdir_bind: str = "--bind", tmp_mb: int | None = None) -> list[str]:
     """The bubblewrap command that runs `argv` (paths already as seen inside) in the sandbox,
     with exactly the variables of `env`. `binds` adds (host folder, inside) read-write binds, and
     `workdir_bind` says how the work folder appears (the zygote's own folder is read-only).
@@ -302,6 +302,8 @@ def bwrap_argv(argv: list[str], workdir: Path, device: str,
         cmd.append("--unshare-user")  # without root, namespaces need a user namespace
     # Mounts apply in order and a later one hides what is under it: the private /tmp comes first,
     # so an environment that itself lives under /tmp (a CI checkout) is bound on top of it.
+    if tmp_mb is None:  # the self-test and the zygote's own sandbox: the config's default
+        tmp_mb = Limits.model_fields["tmp_memory_mb"].default
     cmd += ["--perms", "1777", "--size", str(tmp_mb * 1024 * 1024), "--tmpfs", "/tmp",
             "--ro-bind", "/usr", "/usr"]
     for top in ("/bin", "/lib", "/lib64", "/sbin", "/lib32", "/libx32"):
