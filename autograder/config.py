@@ -35,6 +35,9 @@ class Limits(Strict):
     tmp_memory_mb: int = Field(512, gt=0, description="size of the bwrap sandbox's private /tmp, a "
                                "tmpfs whose pages are RAM outside RLIMIT_AS (the landlock and uid "
                                "tiers keep tmp inside the work folder instead)")
+    max_written_mb: int = Field(1024, gt=0, description="per submission: bytes it may hold on disk and "
+                                "in tmp at once (the work folder, tmp, files it deleted but keeps open)")
+    max_files: int = Field(20000, gt=0, description="per submission: files and folders it may hold at once")
     threads: int = Field(1, ge=1, description="torch threads inside the sandbox (1 keeps fork safe and results exact)")
 
 

@@ -188,6 +188,126 @@ def remove_tree(path: str) -> None:
     os.rmdir(path)  # raises where something inside could not be removed
 
 
+MAX_DEPTH = 100  # folders nested deeper than this are a quota breach: no honest probe makes them
+
+
+def usage(path: str, stop_entries: int | None = None) -> tuple[int, int, bool]:
+    """(bytes allocated, files and folders, too deep) under `path`, not counting `path` itself.
+
+    Counts blocks actually allocated (a sparse file costs what it holds), each inode once (hard
+    links), and follows no link. Walks with one descriptor per level, so a folder renamed during
+    the walk cannot lead it elsewhere; stops descending below MAX_DEPTH levels (and says so), and
+    stops counting once `stop_entries` is passed: a million files cost one bounded walk."""
+    import stat
+
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    try:
+        top = os.open(path, flags)
+    except OSError:
+        return 0, 0, False
+    total = entries = 0
+    deep = False
+    linked: set[tuple[int, int]] = set()
+    stack = [(top, None)]  # (descriptor, its subfolders still to visit; None until listed)
+    try:
+        while stack:
+            fd, todo = stack[-1]
+            if todo is None:
+                todo = []
+                try:
+                    with os.scandir(fd) as listing:
+                        for entry in listing:
+                            try:
+                                info = entry.stat(follow_symlinks=False)
+                            except OSError:
+                                continue  # gone meanwhile
+                            entries += 1
+                            if info.st_nlink > 1 and not stat.S_ISDIR(info.st_mode):
+                                key = (info.st_dev, info.st_ino)
+                                if key in linked:
+                                    continue
+                                linked.add(key)
+                            total += info.st_blocks * 512
+                            if stat.S_ISDIR(info.st_mode):
+                                todo.append(entry.name)
+                            if stop_entries is not None and entries > stop_entries:
+                                return total, entries, deep
+                except OSError:
+                    pass
+                stack[-1] = (fd, todo)
+            if todo and len(stack) > MAX_DEPTH:
+                deep = True
+                todo = []
+            if not todo:
+                os.close(stack.pop()[0])
+                continue
+            try:
+                stack.append((os.open(todo.pop(), flags, dir_fd=fd), None))
+            except OSError:
+                continue
+    finally:
+        for fd, _ in stack:
+            os.close(fd)
+    return total, entries, deep
+
+
+def open_deleted(pids) -> int:
+    """Bytes held by files that processes `pids` keep open after deleting them (a memfd too):
+    invisible to a walk, and still taking disk or RAM. Processes it may not look into are
+    skipped."""
+    import stat
+
+    total, seen = 0, set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            link = f"/proc/{pid}/fd/{fd}"
+            try:
+                if not os.readlink(link).endswith(" (deleted)"):
+                    continue
+                info = os.stat(link)
+            except OSError:
+                continue
+            key = (info.st_dev, info.st_ino)
+            if stat.S_ISREG(info.st_mode) and key not in seen:
+                seen.add(key)
+                total += info.st_blocks * 512
+    return total
+
+
+def mount_usage(path: str) -> tuple[int, int]:
+    """(bytes, inodes) in use on the filesystem at `path`: the bwrap sandbox's own /tmp."""
+    try:
+        info = os.statvfs(path)
+    except OSError:
+        return 0, 0
+    return (info.f_blocks - info.f_bfree) * info.f_frsize, max(0, info.f_files - info.f_ffree)
+
+
+def over_quota(written: int, files: int, deep: bool, quota: dict, factor: float = 1.0) -> str:
+    """Why usage breaks the submission's quota ("" where it does not), in a student's words.
+    `factor` scales the quota: the trusted side's backstop allows twice what the harness does."""
+    mb = 1024 * 1024
+    limit_bytes = quota["max_written_mb"] * mb * factor
+    limit_files = quota["max_files"] * factor
+    if written > limit_bytes:
+        return (f"your code wrote more than {_size(limit_bytes)} to disk and tmp (the limit for a "
+                f"submission; it held {_size(written)})")
+    if files > limit_files:
+        return f"your code made more than {int(limit_files)} files and folders (the limit for a submission)"
+    if deep:
+        return f"your code made folders nested more than {MAX_DEPTH} deep"
+    return ""
+
+
+def _size(n: float) -> str:
+    gib = 1024 ** 3
+    return f"{n / gib:g} GiB" if n >= gib and n % (gib // 16) == 0 else f"{n / 1024 ** 2:.0f} MiB"
+
+
 def _read_regular(path: str, cap: int) -> bytes | None:
     """A child's output file, if it is a plain file within `cap` bytes (never a FIFO or a link)."""
     import stat
@@ -240,8 +360,12 @@ def _make_undumpable() -> None:
         pass
 
 
-def _wait(pid: int, timeout: float) -> tuple[bool, int]:
-    """Wait for `pid` up to `timeout` seconds. Returns (finished, wait status)."""
+WATCH_S = 0.05  # how often the harness measures a running probe's writes against the quota
+
+
+def _wait(pid: int, timeout: float, watch=None) -> tuple[bool, int, str]:
+    """Wait for `pid` up to `timeout` seconds, calling `watch()` every WATCH_S. Returns (finished,
+    wait status, why it was stopped early: `watch`'s answer, "" when it never objected)."""
     deadline = time.monotonic() + timeout
     try:
         fd = os.pidfd_open(pid)
@@ -251,12 +375,16 @@ def _wait(pid: int, timeout: float) -> tuple[bool, int]:
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                return True, status
+                return True, status, ""
+            if watch is not None:
+                breach = watch()
+                if breach:
+                    return False, 0, breach
             left = deadline - time.monotonic()
             if left <= 0:
-                return False, 0
+                return False, 0, ""
             if fd is not None:
-                select.select([fd], [], [], left)
+                select.select([fd], [], [], min(left, WATCH_S))
             else:
                 time.sleep(min(0.01, left))
     finally:
@@ -264,7 +392,110 @@ def _wait(pid: int, timeout: float) -> tuple[bool, int]:
             os.close(fd)
 
 
-def _run_probe(spec: dict, plan: dict, inputs: dict, probes) -> None:
+class _Quota:
+    """The submission's quota, watched from the harness parent while each probe runs.
+
+    What counts: everything in the work folder (the landlock and uid tiers' tmp is inside it) and
+    the bwrap sandbox's own /tmp mount, beyond what the trusted side put there, plus files that the
+    submission's processes deleted but keep open. A probe over the quota is killed, with everything
+    it started, and what it added is removed, so the probes after it run as if it had not.
+
+    The trusted side watches too (sandbox.QuotaWatch), at twice the quota, for a submission that
+    kills this process first."""
+
+    def __init__(self, plan: dict):
+        self.quota = plan["quota"]
+        self.tmp_mount = self.quota.get("tmp_mount")
+        self.kill_all = bool(self.quota.get("kill_all"))
+        self.names = set(os.listdir("."))  # what the trusted side wrote
+        self.base_bytes, self.base_entries, _ = usage(".")
+        self.base_tmp = mount_usage(self.tmp_mount) if self.tmp_mount else (0, 0)
+        self.pid = None
+
+    def _pids(self) -> list[int]:
+        """The submission's processes: every one this uid has (a uid or a pid namespace of its
+        own), else the probe's process group."""
+        me, found = os.getpid(), []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == me:
+                continue
+            try:
+                if self.kill_all:
+                    if os.stat(f"/proc/{entry}").st_uid != os.getuid():
+                        continue
+                elif os.getpgid(int(entry)) != self.pid:
+                    continue
+            except OSError:
+                continue
+            found.append(int(entry))
+        return found
+
+    def check(self) -> str:
+        limit = self.quota["max_files"] + self.base_entries
+        written, entries, deep = usage(".", stop_entries=limit)
+        written -= self.base_bytes
+        entries -= self.base_entries
+        if self.tmp_mount:
+            tmp_bytes, tmp_inodes = mount_usage(self.tmp_mount)
+            written += tmp_bytes - self.base_tmp[0]
+            entries += tmp_inodes - self.base_tmp[1]
+        if self.pid is not None:
+            written += open_deleted(self._pids())
+        return over_quota(written, entries, deep, self.quota)
+
+    def stop(self, pid: int) -> None:
+        """Kill the probe's process `pid` and everything the submission started."""
+        try:
+            if self.kill_all:
+                os.kill(-1, signal.SIGKILL)  # every process of this uid or pid namespace but this one
+            else:
+                os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+    def roll_back(self, name: str, done: list[str]) -> None:
+        """Remove what the probe `name` added: new files of the work folder, everything in tmp,
+        and its outputs (its log is cut short: part of a flood may be printing)."""
+        def remove(path):
+            try:
+                remove_tree(path)
+            except OSError:
+                pass
+        for entry in os.listdir("."):
+            if entry not in self.names:
+                remove(entry)
+        keep = {f"{READY}.json"} | {f"{n}{suffix}" for n in done for suffix in (".json", ".safetensors", ".log")}
+        for entry in os.listdir(OUT):
+            if entry not in keep and entry != f"{name}.log":
+                remove(os.path.join(OUT, entry))
+        try:
+            if os.path.getsize(f"{OUT}/{name}.log") > 65536:
+                os.truncate(f"{OUT}/{name}.log", 0)
+        except OSError:
+            pass
+        tmp = self.tmp_mount or "tmp"
+        try:
+            for entry in os.listdir(tmp):
+                remove(os.path.join(tmp, entry))
+        except OSError:
+            pass
+
+
+def _make_dumpable() -> None:
+    """The probe child undoes _make_undumpable (it holds no channel), so the harness parent can
+    see which deleted files it keeps open (_Quota.check)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _run_probe(spec: dict, plan: dict, inputs: dict, probes, quota: _Quota | None = None,
+               done: list[str] = ()) -> str:
+    """Run one probe in a child and forward its record. Returns why the submission's quota is
+    still broken after it ("" normally): then no further probe can run."""
     name = spec["name"]
     for suffix in (".json", ".safetensors", ".log"):
         try:
@@ -280,6 +511,7 @@ def _run_probe(spec: dict, plan: dict, inputs: dict, probes) -> None:
         try:
             if channel is not None:
                 os.close(channel)  # before any student code: the channel is the parent's alone
+            _make_dumpable()
             os.setpgid(0, 0)
             log = os.open(f"{OUT}/{name}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(log, 1)
@@ -297,7 +529,9 @@ def _run_probe(spec: dict, plan: dict, inputs: dict, probes) -> None:
         os.setpgid(pid, pid)
     except OSError:
         pass  # the child already did it, or already exited
-    finished, status = _wait(pid, spec["timeout_s"])
+    if quota is not None:
+        quota.pid = pid
+    finished, status, breach = _wait(pid, spec["timeout_s"], quota.check if quota else None)
     record = {"seconds": round(time.monotonic() - start, 3)}
     if finished:
         record["status"] = "exited"
@@ -307,14 +541,25 @@ def _run_probe(spec: dict, plan: dict, inputs: dict, probes) -> None:
             record["exit_code"] = os.WEXITSTATUS(status)
     else:
         record["status"] = "timeout"
-    try:  # whatever the child left behind (a timed-out child, or its own children)
-        os.killpg(pid, signal.SIGKILL)
-    except OSError:
-        pass
+    # whatever the child left behind (a timed-out child, its own children, a process it detached)
+    if quota is not None:
+        quota.stop(pid)
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
     if not finished:
         os.waitpid(pid, 0)
+    if quota is not None:
+        breach = breach or quota.check()  # a probe that wrote fast and ended before a look
+        quota.pid = None
+        if breach:
+            record = {**record, "status": "quota", "reason": breach}
+            quota.roll_back(name, done)
     if channel is not None:
         _forward(channel, name, record, plan["max_output_bytes"])
+    return quota.check() if quota is not None and breach else ""
 
 
 def _warm_up() -> None:
@@ -344,6 +589,16 @@ def _drop_privileges(uid) -> None:
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
+
+
+def _filter_syscalls() -> None:
+    """The bwrap tier's seccomp filter, once the process is its uid: the same one the landlock tier
+    installs (confine.py: no preallocation, no ptrace, no mount or namespace calls, no SysV IPC).
+    Unix sockets stay allowed: the network namespace already keeps them inside the sandbox."""
+    import confine
+
+    confine.no_new_privs()
+    confine.seccomp_filter(unix_sockets=True)
 
 
 def _prepare(threads: int, uses_torch: bool) -> str | None:
@@ -376,8 +631,16 @@ def _serve(plan: dict, version: str | None) -> None:
     channel = plan.get("channel_fd")
     if channel is not None:  # the parent's word that the sandbox started, before any student code
         _send_record(channel, {"name": READY, "torch": version, "tensor_bytes": 0, "result": None})
-    for spec in plan["probes"]:
-        _run_probe(spec, plan, inputs, probes)
+    quota = _Quota(plan) if plan.get("quota") else None
+    done: list[str] = []
+    for i, spec in enumerate(plan["probes"]):
+        stuck = _run_probe(spec, plan, inputs, probes, quota, done)
+        done.append(spec["name"])
+        if stuck:  # what it added could not all be removed: nothing after it can run fairly
+            for later in plan["probes"][i + 1:] if channel is not None else ():
+                _send_record(channel, {"name": later["name"], "tensor_bytes": 0, "result": None,
+                                       "status": {"status": "quota", "seconds": 0, "reason": stuck}})
+            break
     _write_json(f"{OUT}/_done.json", {"ok": True})
 
 
@@ -392,7 +655,11 @@ def main(workdir: str) -> None:
 
         confine.apply(plan["confine"])
     else:
+        if plan.get("seccomp"):
+            import pyseccomp  # noqa: F401 - found by ldconfig, which needs the start's root
         _drop_privileges(plan.get("drop_to_uid"))
+        if plan.get("seccomp"):
+            _filter_syscalls()
     version = _prepare(plan["threads"], plan.get("torch", True))
     _serve(plan, version)
 
@@ -485,7 +752,9 @@ def _job(job: dict, channel: int, version: str | None) -> None:
         # A fresh, sized /tmp the job's uid may write, as a cold sandbox has (its pages are RAM
         # outside RLIMIT_AS, so the size is the cap); /dev/shm empty and root's, as bubblewrap's.
         tmp_mb = int(job["limits"]["tmp_memory_mb"])  # sandbox.rlimits
-        _mount(libc, "tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV, f"mode=1777,size={tmp_mb}m")
+        inodes = int(job["limits"]["max_files"]) + 16  # the harness counts them against the quota too
+        _mount(libc, "tmpfs", "/tmp", "tmpfs", _MS_NOSUID | _MS_NODEV,
+               f"mode=1777,size={tmp_mb}m,nr_inodes={inodes}")
         _mount(libc, "tmpfs", "/dev/shm", "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0755,size=1m")
         for root, fd in kept:
             os.makedirs(root, mode=0o755, exist_ok=True)
@@ -588,6 +857,8 @@ def _job_harness(job: dict, channel: int, version: str | None) -> None:
         if not isinstance(uid, int) or uid <= 0:
             raise ValueError("a zygote job must name the uid its code runs as")
         _drop_privileges(uid)
+        if job.get("seccomp"):
+            _filter_syscalls()
         _serve_job("/sandbox", channel, version)
     _as_job(body)
 
@@ -628,10 +899,13 @@ def zygote(control_fd: int, threads: int, tier: str = "bwrap") -> None:
     control = socket.socket(fileno=control_fd)
     run_job = _job if tier == "bwrap" else _job_confined
     try:
-        if tier != "bwrap":
-            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        try:
             import confine  # noqa: F401 - with libseccomp, loaded once for every job
             import pyseccomp  # noqa: F401
+        except ImportError:
+            if tier != "bwrap":
+                raise  # the bwrap tier runs without the filter where libseccomp is missing
         version = _prepare(threads, True)
         _send(control, {"ready": True, "torch": version})
     except BaseException as exc:  # noqa: BLE001

@@ -24,8 +24,8 @@ from autograder import confine, harness, zygote
 from autograder.config import Limits
 from autograder.errors import GraderError
 from autograder.extract import Extraction
-from autograder.sandbox import (CONFINED, INSIDE, claim_uid, confine_policy, discard,
-                                prepare_workdir, run_isolated, sandbox_env)
+from autograder.sandbox import (CONFINED, INSIDE, QuotaWatch, claim_uid, confine_policy, discard,
+                                prepare_workdir, quota, run_isolated, sandbox_env, seccomp_available)
 
 
 class SandboxFailed(GraderError):
@@ -59,7 +59,7 @@ class Plan:
 @dataclass
 class ProbeOutcome:
     name: str
-    status: str  # ok | error | timeout | crashed | not_run | invalid
+    status: str  # ok | error | timeout | crashed | quota | not_run | invalid
     reason: str = ""
     data: dict | None = None
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -131,13 +131,40 @@ class _Record:
     header: dict = field(default_factory=dict)
 
 
+# What reading back one submission may cost the trusted side, whatever shape its output takes
+# within the byte caps: json.loads of `[[],[],...]` makes one Python list per 3 bytes (a 30 MB file
+# would cost 1.2 GB), and a safetensors header can name a tensor per 60 bytes. Counted before
+# anything is parsed, so a bomb costs one scan of bytes already in memory.
+MAX_JSON_VALUES = 200_000      # per probe's result: the bundled probes send at most 766
+MAX_TENSORS = 1024             # per probe's safetensors blob: the bundled probes send at most 28
+TOTAL_OUTPUT_FACTOR = 2        # one submission's probes together: twice max_output_mb
+
+
+def _json_values(text: str) -> int:
+    """An upper bound on the values a JSON text holds: each needs a separator or opens one."""
+    return text.count(",") + text.count("[") + text.count("{") + text.count(":") + 1
+
+
+def _safetensors_entries(blob: bytes) -> int:
+    """How many tensors a safetensors blob names, from its header, without parsing it (an upper
+    bound: each entry has one "dtype" key). -1 where the blob is not safetensors at all."""
+    if len(blob) < 8:
+        return -1
+    size = int.from_bytes(blob[:8], "little")
+    if size > len(blob) - 8:
+        return -1
+    return blob.count(b'"dtype"', 8, 8 + size)
+
+
 def read_channel(path: Path, cap: int) -> dict[str, _Record]:
     """Parse the channel file: per probe a JSON header line, then its tensor bytes. Reading stops at
-    the first malformed record (a harness killed mid-write); what came before stands."""
+    the first malformed record (a harness killed mid-write), and once the records together pass
+    TOTAL_OUTPUT_FACTOR times `cap`; what came before stands."""
     records: dict[str, _Record] = {}
+    total = 0
     try:
         with open(path, "rb") as f:
-            while True:
+            while total <= TOTAL_OUTPUT_FACTOR * cap:
                 line = f.readline(2 * cap + 65536)
                 if not line.endswith(b"\n"):
                     break
@@ -150,6 +177,7 @@ def read_channel(path: Path, cap: int) -> dict[str, _Record]:
                 blob = f.read(n)
                 if len(blob) != n:
                     break
+                total += len(line) + n
                 result = header.get("result")
                 records[header["name"]] = _Record(header.get("status"),
                                                   result if isinstance(result, str) else None, blob,
@@ -167,6 +195,9 @@ def _read_outcome(record: _Record | None, spec: ProbeSpec, log: str, extraction:
         # orphaned child wrote afterwards is never read. Killing the harness never pays.
         return ProbeOutcome(name, "not_run", harness_died or "the probe did not run", log=log)
     status = record.status
+    if record.result is not None and _json_values(record.result) > MAX_JSON_VALUES:
+        return ProbeOutcome(name, "invalid", f"the probe's output holds more than {MAX_JSON_VALUES:,} "
+                            "values, more than any answer needs", log=log)
     try:
         result = json.loads(record.result) if record.result is not None else None
     except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
@@ -176,6 +207,10 @@ def _read_outcome(record: _Record | None, spec: ProbeSpec, log: str, extraction:
         status = {}
     seconds = status.get("seconds")
     seconds = float(seconds) if isinstance(seconds, (int, float)) else 0.0
+    if status.get("status") == "quota":  # the harness stopped it and removed what it added
+        why = status.get("reason")
+        return ProbeOutcome(name, "quota", f"stopped: {_clean(why) if isinstance(why, str) else 'over the quota'}",
+                            seconds=seconds, log=log)
     if status.get("status") == "timeout":
         return ProbeOutcome(name, "timeout", f"your code did not finish within {spec.timeout_s:g} s "
                             "(an infinite loop, or far too much work?)", seconds=seconds, log=log)
@@ -200,6 +235,10 @@ def _read_outcome(record: _Record | None, spec: ProbeSpec, log: str, extraction:
                             seconds=seconds, log=log)
     tensors: dict[str, torch.Tensor] = {}
     if record.tensors:
+        entries = _safetensors_entries(record.tensors)
+        if entries > MAX_TENSORS:
+            return ProbeOutcome(name, "invalid", f"the probe's output names more than {MAX_TENSORS} "
+                                "tensors, more than any answer needs", seconds=seconds, log=log)
         try:
             tensors = load(record.tensors)  # safetensors: a format with no code in it
         except Exception as exc:  # malformed bytes of any kind are a failed probe, not a crash
@@ -294,7 +333,8 @@ def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: L
         shutil.copy(probes_file, work / "probes.py")
         shutil.copy(harness.__file__, work / "harness.py")
         policy = confine_policy(sandbox, uid, work, device) if sandbox in CONFINED else None
-        if policy is not None and warm is None:
+        seccomp = sandbox == "bwrap" and seccomp_available()  # the other tiers: in the policy
+        if (policy is not None or seccomp) and warm is None:
             shutil.copy(confine.__file__, work / "confine.py")
         if plan.inputs:
             save_file({k: v.contiguous() for k, v in plan.inputs.items()},
@@ -302,20 +342,22 @@ def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: L
         (work / "plan.json").write_text(json.dumps({
             "seed": seed, "device": device, "threads": limits.threads, "torch": plan.uses_torch,
             "drop_to_uid": uid, "confine": policy if warm is None else None,
+            "seccomp": seccomp, "quota": quota(limits, sandbox, uid),
             "channel_fd": channel, "max_output_bytes": cap,
             "probes": [{"name": p.name, "function": p.function, "args": p.args,
                         "timeout_s": p.timeout_s} for p in plan.probes]}))
         budget = min(limits.submission_timeout_s,
                      limits.startup_timeout_s + sum(p.timeout_s for p in plan.probes) + 5)
         prepare_workdir(work, uid)
+        watch = QuotaWatch(work, limits, uid)
         if warm is not None:
-            result = warm.run(work, uid, limits, channel, budget, policy)
+            result = warm.run(work, uid, limits, channel, budget, policy, watch, seccomp)
         else:
             inside = INSIDE if sandbox == "bwrap" else str(work)
             result = run_isolated([sys.executable, "-I", f"{inside}/harness.py", inside], work,
                                   limits, budget, sandbox_env(work, limits.threads, device, sandbox),
                                   work / "harness.log", mode=sandbox, device=device,
-                                  pass_fds=(channel,))
+                                  pass_fds=(channel,), watch=watch)
         sandbox_done.close()  # the uid's processes are killed and the uid is free for the next
         os.close(channel)
         channel = None
@@ -332,8 +374,13 @@ def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: L
                                 "the sandbox on this machine (`autograder grade` prints the tier "
                                 "it chose), or the limits in grading_config.yaml")
         died = ""
-        if result.timed_out:
+        if result.stopped:
+            died = f"not run: the submission was stopped: {result.stopped}"
+        elif result.timed_out:
             died = f"not run: the whole submission ran past its {budget:g} s limit"
+        elif channel_path.stat().st_size > TOTAL_OUTPUT_FACTOR * cap:
+            died = (f"not run: the outputs of the checks before it passed "
+                    f"{TOTAL_OUTPUT_FACTOR * limits.max_output_mb:g} MB together")
         elif result.returncode not in (0, None):
             died = "not run: the process running your code was killed before this check " \
                    "(did your code kill its parent process or exhaust memory?)"

@@ -56,6 +56,7 @@ class SandboxResult:
     returncode: int | None
     timed_out: bool
     seconds: float
+    stopped: str = ""  # why the trusted side stopped it early (QuotaWatch), in a student's words
 
 
 def _processes(field) -> list[int]:
@@ -108,7 +109,46 @@ def rlimits(limits: Limits) -> dict:
     a warm sandbox's job alike)."""
     return {"memory_mb": limits.memory_mb, "cpu_time_s": limits.cpu_time_s,
             "max_file_mb": limits.max_file_mb, "max_processes": limits.max_processes,
-            "tmp_memory_mb": limits.tmp_memory_mb}
+            "tmp_memory_mb": limits.tmp_memory_mb, "max_files": limits.max_files}
+
+
+def quota(limits: Limits, mode: str, uid: int | None) -> dict:
+    """The submission's quota as the harness watches it (harness._Quota): bytes and files, the
+    bwrap sandbox's own /tmp mount (elsewhere tmp is inside the work folder), and whether every
+    process of the harness's uid is the submission's (a uid or a pid namespace of its own), so
+    that a probe over the quota can be stopped with all it started."""
+    return {"max_written_mb": limits.max_written_mb, "max_files": limits.max_files,
+            "tmp_mount": "/tmp" if mode == "bwrap" else None,
+            "kill_all": mode == "bwrap" or (mode in TIERS and uid is not None)}
+
+
+WATCH_S = 0.25  # how often the trusted side measures a running sandbox (QuotaWatch)
+
+
+class QuotaWatch:
+    """The trusted side's backstop for the submission's quota, measured from outside while the
+    sandbox runs. The harness stops a probe at the quota (harness._Quota); a submission that kills
+    the harness first is stopped here, at twice the quota. Counts the work folder beyond what the
+    trusted side wrote, and (where the sandbox has a uid of its own) files its processes deleted
+    but keep open. The bwrap sandbox's /tmp needs no watch from here: it is a tmpfs of fixed size."""
+
+    FACTOR = 2.0
+
+    def __init__(self, work: Path, limits: Limits, uid: int | None):
+        self.work, self.uid = work, uid
+        self.quota = {"max_written_mb": limits.max_written_mb, "max_files": limits.max_files}
+        self.base_bytes, self.base_entries, _ = harness.usage(str(work))
+        self.next = 0.0
+
+    def check(self) -> str:
+        """Why the sandbox must be stopped now ("" while it stays within its quota)."""
+        stop = int(self.quota["max_files"] * self.FACTOR) + self.base_entries
+        written, entries, _ = harness.usage(str(self.work), stop_entries=stop)
+        written -= self.base_bytes
+        if self.uid is not None:
+            written += harness.open_deleted(_processes_of(self.uid))
+        return harness.over_quota(written, entries - self.base_entries, False, self.quota,
+                                  factor=self.FACTOR)
 
 
 def _limit_resources(limits: Limits):
@@ -216,6 +256,16 @@ def _test_bwrap(device: str) -> str:
         return (f"bubblewrap cannot make its namespaces here ({said}); a container's default "
                 "seccomp profile or missing CAP_SYS_ADMIN refuses them")
     return ""
+
+
+def seccomp_available() -> bool:
+    """Whether libseccomp and its binding load here (the bwrap tier adds the filter where they do;
+    the landlock and uid tiers' self-tests require them)."""
+    try:
+        import pyseccomp  # noqa: F401
+    except (ImportError, OSError, AttributeError, TypeError):
+        return False
+    return True
 
 
 def _env_files() -> list[str]:
@@ -379,10 +429,11 @@ def prepare_workdir(workdir: Path, uid: int | None) -> None:
 
 def run_isolated(argv: list[str], workdir: Path, limits: Limits, timeout_s: float,
                  env: dict[str, str], log_path: Path, mode: str = "bwrap",
-                 device: str = "cpu", pass_fds: tuple[int, ...] = ()) -> SandboxResult:
+                 device: str = "cpu", pass_fds: tuple[int, ...] = (),
+                 watch: QuotaWatch | None = None) -> SandboxResult:
     """Run `argv` (paths as seen inside: use `INSIDE` for the work folder in bwrap mode). In the
     landlock and uid tiers the harness confines itself (plan.json's `confine`), so it starts like
-    `none` here."""
+    `none` here. `watch` is asked every WATCH_S whether the sandbox must be stopped."""
     start = time.monotonic()
     if mode == "bwrap":
         argv = bwrap_argv(argv, workdir, device, env, tmp_mb=limits.tmp_memory_mb)
@@ -392,16 +443,26 @@ def run_isolated(argv: list[str], workdir: Path, limits: Limits, timeout_s: floa
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=_limit_resources(limits), close_fds=True,
                                 pass_fds=pass_fds)
-        timed_out = False
+        timed_out, stopped = False, ""
+        deadline = start + timeout_s
         try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+            while True:
+                left = deadline - time.monotonic()
+                try:
+                    proc.wait(timeout=max(0.0, min(left, WATCH_S if watch else left)))
+                    break
+                except subprocess.TimeoutExpired:
+                    if time.monotonic() >= deadline:
+                        timed_out = True
+                        break
+                    stopped = watch.check() if watch else ""
+                    if stopped:
+                        break
         finally:
             kill_session(proc.pid)
             proc.wait()
-    return SandboxResult(None if timed_out else proc.returncode, timed_out,
-                         time.monotonic() - start)
+    return SandboxResult(None if timed_out or stopped else proc.returncode, timed_out,
+                         time.monotonic() - start, stopped)
 
 
 # --- one uid per running sandbox -----------------------------------------------------------------

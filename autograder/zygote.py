@@ -69,8 +69,8 @@ from pathlib import Path
 from autograder import harness
 from autograder.config import Limits
 from autograder import confine
-from autograder.sandbox import (INSIDE, TIERS, SandboxResult, bwrap_argv, discard, kill_session,
-                                kill_uid, rlimits, sandbox_env)
+from autograder.sandbox import (INSIDE, TIERS, WATCH_S, QuotaWatch, SandboxResult, bwrap_argv,
+                                discard, kill_session, kill_uid, rlimits, sandbox_env)
 
 BROKEN_JOB = 125        # the job's namespaces could not be built: the zygote, not the submission
 _KILL_GRACE_S = 10.0    # after a timeout, how long the job's tree may take to be reaped
@@ -120,6 +120,7 @@ class Zygote:
         shutil.copy(harness.__file__, boot / "harness.py")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
+        shutil.copy(confine.__file__, boot / "confine.py")  # every tier's seccomp filter
         if tier == "bwrap":
             env = sandbox_env(boot, threads, device, "bwrap")
             argv = bwrap_argv([sys.executable, "-I", f"{INSIDE}/harness.py", "--zygote",
@@ -127,7 +128,6 @@ class Zygote:
                               binds=((str(self.jobs), "/jobs"),), workdir_bind="--ro-bind")
             popen_env = {"PATH": env["PATH"]}
         else:  # no namespaces: a plain root process; each job confines itself (confine.py)
-            shutil.copy(confine.__file__, boot / "confine.py")
             # a job's uid must reach its own folder, and list nothing on the way
             for folder in (self.root, self.jobs):
                 folder.chmod(0o711)
@@ -174,11 +174,14 @@ class Zygote:
         return message
 
     def run(self, work: Path, uid: int, limits: Limits, channel: int, timeout_s: float,
-            policy: dict | None = None) -> SandboxResult:
+            policy: dict | None = None, watch: QuotaWatch | None = None,
+            seccomp: bool = False) -> SandboxResult:
         """Run the harness on `work` (a folder under self.jobs) as `uid`, like `run_isolated`;
-        `policy` is how a landlock- or uid-tier job confines itself (sandbox.confine_policy)."""
+        `policy` is how a landlock- or uid-tier job confines itself (sandbox.confine_policy),
+        `seccomp` whether a bwrap-tier job installs the seccomp filter, and `watch` is asked every
+        WATCH_S whether the job must be stopped."""
         start = time.monotonic()
-        job = {"name": work.name, "uid": uid, "limits": rlimits(limits)}
+        job = {"name": work.name, "uid": uid, "limits": rlimits(limits), "seccomp": seccomp}
         if self.tier != "bwrap":
             job.update(work=str(work), policy=policy)
         try:
@@ -186,18 +189,29 @@ class Zygote:
         except OSError as exc:
             self.close()
             raise Unavailable(f"the warm sandbox is gone ({exc})") from None
-        timed_out = False
+        timed_out, stopped = False, ""
+        deadline = start + timeout_s
         try:
             try:
-                done = self._receive(start + timeout_s)
+                while True:
+                    step = min(deadline, time.monotonic() + WATCH_S) if watch else deadline
+                    try:
+                        done = self._receive(step)
+                        break
+                    except TimeoutError:
+                        if time.monotonic() >= deadline:
+                            raise
+                        stopped = watch.check()
+                        if stopped:
+                            raise
             except TimeoutError:
-                timed_out = True
+                timed_out = not stopped
                 kill_uid(uid)  # the harness and all it started; the job's init then ends too
                 done = self._receive(time.monotonic() + _KILL_GRACE_S)
         except (TimeoutError, Unavailable):
             self.close()
-            if timed_out:  # the job was over its time anyway: it timed out
-                return SandboxResult(None, True, time.monotonic() - start)
+            if timed_out or stopped:  # the job was over its time or quota anyway
+                return SandboxResult(None, timed_out, time.monotonic() - start, stopped)
             raise Unavailable("the warm sandbox stopped during a job") from None
         if done.get("done") != work.name or not isinstance(done.get("returncode"), int):
             self.close()
@@ -207,8 +221,8 @@ class Zygote:
                            + self.log_path.read_bytes()[-600:].decode("utf-8", "replace").strip() + ")")
             self.close()
             raise Unavailable(self.broken)
-        return SandboxResult(None if timed_out else done["returncode"], timed_out,
-                             time.monotonic() - start)
+        return SandboxResult(None if timed_out or stopped else done["returncode"], timed_out,
+                             time.monotonic() - start, stopped)
 
     @property
     def alive(self) -> bool:

@@ -186,8 +186,10 @@ def test_a_submission_leaves_nothing_for_the_next_in_the_warm_sandbox(tmp_path, 
     left, found = said("a_leave", "left"), said("b_look", "found")
     assert found["uid"] in sandbox.SANDBOX_UIDS
     if tier == "bwrap":
-        # the attempts were real: as its own uid, the first could make all of these in its namespace
-        assert left["shm"] and left["msg"] and left["sem"] and left["socket"], left
+        # the socket attempt was real (the network namespace keeps it in); SysV IPC is refused by
+        # the seccomp filter where libseccomp loads, and otherwise made in the job's IPC namespace
+        ipc = not sandbox.seccomp_available()
+        assert left["shm"] == left["msg"] == left["sem"] == ipc and left["socket"], left
         assert left.get("/sandbox/leak"), left
         assert found["processes"] == 0, found  # nothing but its own harness
         # the probe's own log (its standard streams) and nothing else: not the channel, not the zygote's
@@ -259,7 +261,6 @@ def test_private_tmp_is_sized():
 
 
 FILL_TMP = '''
-import os
 said = {}
 # fill /tmp far past its size, bounded (64 MiB) so the host survives even if no cap held
 try:
@@ -270,7 +271,12 @@ try:
     said["tmp"] = "filled"
 except OSError as exc:
     said["tmp"] = exc.strerror
-# and leave a tree that shutil.rmtree cannot remove, in tmp and in the work folder
+raise RuntimeError("tmp said " + repr(said))
+'''
+
+DEEP_TREES = '''
+import os
+# leave a tree that shutil.rmtree cannot remove, in tmp and in the work folder
 for top in ("/tmp/deep", "deep"):
     os.mkdir(top)
     fd = os.open(top, os.O_RDONLY)
@@ -280,7 +286,6 @@ for top in ("/tmp/deep", "deep"):
         os.close(fd)
         fd = inner
     os.close(fd)
-raise RuntimeError("tmp said " + repr(said))
 '''
 
 
@@ -288,16 +293,17 @@ raise RuntimeError("tmp said " + repr(said))
 @pytest.mark.parametrize("start", ["warm", "cold"])
 def test_a_full_tmp_and_a_deep_tree_harm_no_one(tmp_path, reference_source, start):
     """bwrap's /tmp is a tmpfs of `tmp_memory_mb`: a submission that writes past it gets "No space
-    left on device" in its own check and holds no more of the host's memory. The tree it leaves
-    does not stop cleanup: the next submission in the same grader scores full marks, and nothing
-    of either is left on the host."""
+    left on device" in its own check and holds no more of the host's memory. Its trainer leaves
+    trees 3,000 folders deep in /tmp and its work folder: past the quota's depth, so that probe is
+    stopped and they are removed (shutil.rmtree could not). The next submission in the same
+    grader scores full marks, and nothing of either is left on the host."""
     import glob
     import tempfile
 
     import yaml
 
     sys.path.insert(0, str(Path(__file__).parent / "adversarial"))
-    from cases import ACCURACY_DEF, in_function
+    from cases import ACCURACY_DEF, TRAINER_DEF, in_function
     from kit import grade_many, require_tier
 
     require_tier("bwrap")
@@ -306,13 +312,18 @@ def test_a_full_tmp_and_a_deep_tree_harm_no_one(tmp_path, reference_source, star
     config = tmp_path / "grading_config.yaml"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     paths = [tmp_path / "a_fill.py", tmp_path / "b_honest.py"]
-    paths[0].write_text(in_function(reference_source, ACCURACY_DEF, FILL_TMP))
+    paths[0].write_text(in_function(in_function(reference_source, ACCURACY_DEF, FILL_TMP),
+                                    TRAINER_DEF, DEEP_TREES))
     paths[1].write_text(reference_source)
     before = set(glob.glob(os.path.join(tempfile.gettempdir(), "autograder-*")))
     results = grade_many(paths, tmp_path / "out", extra=("--sandbox", "bwrap", "--config", config),
                          env={"AUTOGRADER_SANDBOX_START": start})
     said = [t["output"] for t in results["a_fill"]["tests"] if "tmp said" in t["output"]]
     assert said and "No space left on device" in said[0], results["a_fill"]["tests"]
+    # a tree past the quota's depth stops the probe that made it; it is removed, and the probes
+    # after it run
+    deep = [t["output"] for t in results["a_fill"]["tests"] if "nested more than" in t["output"]]
+    assert deep, results["a_fill"]["tests"]
     assert results["b_honest"]["score"] == results["b_honest"]["max_score"]
     assert results["a_fill"]["score"] < results["b_honest"]["score"]
     left = set(glob.glob(os.path.join(tempfile.gettempdir(), "autograder-*"))) - before

@@ -278,6 +278,97 @@ def cases(ref: str, names: list[str], ctx: dict) -> dict:
                 for _ in range(1024):  # 1 GiB at most
                     f.write(block)
             """), ACCURACY, "File too large"),
+        "kernel_attack_surface": (in_function(ref, ACCURACY_DEF, """
+            import ctypes, platform
+            # what no probe needs and every tier's seccomp filter refuses: each succeeds (a
+            # descriptor, a key, a namespace) where nothing refuses it
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall.restype = ctypes.c_long
+            allowed = []
+            if libc.unshare(0x10000000) == 0:  # CLONE_NEWUSER: root with every capability inside
+                allowed.append("unshare")
+            if platform.machine() == "x86_64":
+                params = ctypes.create_string_buffer(120)
+                if libc.syscall(425, 4, params) >= 0:
+                    allowed.append("io_uring_setup")
+                if libc.syscall(323, 0) >= 0:
+                    allowed.append("userfaultfd")
+                if libc.syscall(248, b"user", b"left-behind", b"v", 1, -3) >= 0:  # session keyring
+                    allowed.append("add_key")
+            raise RuntimeError(f"kernel calls allowed: {allowed}")
+            """), ACCURACY, "kernel calls allowed: []"),
+        # --- the submission's quota (the fixture's config: ctx["quota"]) ------------------------
+        # Each is bounded (a few hundred MiB, 50,000 files) so the machine survives a broken limit.
+        "disk_fill_many_files": (in_function(ref, ACCURACY_DEF, f"""
+            block = b"x" * (1 << 20)
+            for i in range(40):  # 40 files of 8 MiB, each under the per-file limit
+                with open(f"fill{{i}}.bin", "wb") as f:
+                    for _ in range(8):
+                        f.write(block)
+            raise RuntimeError("wrote all 320 MiB")
+            """), ACCURACY, f"wrote more than {ctx['quota']['max_written_mb']} MiB"),
+        "disk_fill_preallocated": (in_function(ref, ACCURACY_DEF, """
+            import ctypes, os
+            libc = ctypes.CDLL(None, use_errno=True)
+            for i in range(40):  # 40 x 8 MiB claimed without writing, where fallocate is allowed
+                fd = os.open(f"claim{i}.bin", os.O_WRONLY | os.O_CREAT, 0o600)
+                if libc.fallocate(fd, 0, ctypes.c_long(0), ctypes.c_long(8 << 20)) != 0:
+                    os.posix_fallocate(fd, 0, 8 << 20)  # refused: the C library writes instead
+                os.close(fd)
+            raise RuntimeError("claimed all 320 MiB")
+            """), ACCURACY, f"wrote more than {ctx['quota']['max_written_mb']} MiB"),
+        "disk_fill_deleted_but_open": (in_function(ref, ACCURACY_DEF, """
+            import os
+            block, held = b"x" * (1 << 20), []
+            for i in range(40):  # invisible to a walk of the folder: only /proc shows them
+                f = open(f"gone{i}.bin", "wb")
+                os.unlink(f"gone{i}.bin")
+                for _ in range(8):
+                    f.write(block)
+                f.flush()
+                held.append(f)
+            raise RuntimeError("holds 320 MiB of deleted files")
+            """), ACCURACY, f"wrote more than {ctx['quota']['max_written_mb']} MiB"),
+        "inode_flood": (in_function(ref, ACCURACY_DEF, """
+            import os
+            os.makedirs("flood", exist_ok=True)
+            for i in range(50_000):
+                open(f"flood/{i}", "w").close()
+            raise RuntimeError("made all 50000 files")
+            """), ACCURACY, f"more than {ctx['quota']['max_files']} files"),
+        "tmp_fill": (in_function(ref, ACCURACY_DEF, """
+            import os, tempfile
+            block = b"x" * (1 << 20)
+            try:
+                for i in range(40):  # the bwrap tier's /tmp is a sized tmpfs (RAM); elsewhere disk
+                    with open(os.path.join(tempfile.gettempdir(), f"fill{i}.bin"), "wb") as f:
+                        for _ in range(8):
+                            f.write(block)
+            except OSError as exc:
+                raise RuntimeError(f"tmp refused: {exc}")
+            raise RuntimeError("wrote 320 MiB to tmp")
+            """), ACCURACY, ("No space left on device", f"wrote more than {ctx['quota']['max_written_mb']} MiB")),
+        "flood_with_the_harness_stopped": (in_function(ref, TRAINER_DEF, """
+            import os, signal, time
+            os.kill(os.getppid(), signal.SIGSTOP)  # the harness can no longer watch: the grader must
+            block = b"x" * (1 << 20)
+            for i in range(50):  # 400 MiB at most
+                with open(f"unwatched{i}.bin", "wb") as f:
+                    for _ in range(8):
+                        f.write(block)
+            time.sleep(60)
+            """), TRAINER | ACCURACY, f"wrote more than {2 * ctx['quota']['max_written_mb']} MiB"),
+        "parse_bomb": (in_function(ref, TRAINER_DEF, """
+            import os
+            # 2 million empty lists in 6 MB, within every cap (four probes' worth stay inside the
+            # test's 64 MiB quota): json.loads would build them all (about 150 MB) in the grader.
+            # tests/test_quota.py measures the grader's peak on a larger one.
+            name = next(n for n in ("replay_classification", "replay_regression", "fit_gaussians", "fit_digits")
+                        if not os.path.exists(f"out/{n}.json"))
+            with open(f"out/{name}.json", "w") as f:
+                f.write('{"status": "ok", "data": {"x": [' + "[]," * 2_000_000 + '[]]}}')
+            os._exit(0)
+            """), TRAINER, "more than 200,000 values"),
         # --- garbage outputs ------------------------------------------------------------------
         "inf_outputs": (ref.replace(FORWARD_RETURN, "        return self.layers[-1](x) + float('inf')"),
                         FORWARD | FITS | {"test_unknown_activation_raises_valueerror"}, "NaN or infinite"),

@@ -26,10 +26,50 @@ def _secret_seeds(node) -> list[str]:
     return []
 
 
+# Small quotas, so the attacks on them stay small: every honest probe of 03 writes under 1 MB.
+QUOTA = {"max_written_mb": 64, "max_files": 2000, "tmp_memory_mb": 32, "max_file_mb": 32}
 SECRETS = _secret_seeds(yaml.safe_load((ROOT / "grading_config.yaml").read_text()))
 CASE_NAMES = list(attacks.cases(extract(_SOLUTION, _SOLUTION, "03_network").source, NAMES,
                                 {"port": 0, "repo_paths": [], "result_targets": [], "pickle_marker": "",
-                                 "secret_file": "", "secrets": SECRETS}))
+                                 "secret_file": "", "secrets": SECRETS, "quota": QUOTA}))
+MiB = 1 << 20
+
+
+class HostLoss:
+    """Samples, while the attacks are graded, how much of the host's disk (free space where the
+    sandboxes' work folders live) and RAM held in tmpfs (Shmem) is gone since the start."""
+
+    def __init__(self):
+        import tempfile
+        import threading
+
+        self.folder = tempfile.gettempdir()
+        self.start = self._sample()
+        self.worst = (0, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> tuple[int, int]:
+        import os
+
+        disk = os.statvfs(self.folder)
+        shmem = next(int(line.split()[1]) * 1024 for line in open("/proc/meminfo")
+                     if line.startswith("Shmem:"))
+        return disk.f_bavail * disk.f_frsize, shmem
+
+    def lost(self) -> tuple[int, int]:
+        disk, shmem = self._sample()
+        return self.start[0] - disk, shmem - self.start[1]
+
+    def _run(self):
+        while not self._stop.wait(0.05):
+            self.worst = tuple(max(a, b) for a, b in zip(self.worst, self.lost()))
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        return {"worst": self.worst, "after": self.lost()}
 
 
 def _failed(results) -> dict[str, str]:
@@ -71,6 +111,7 @@ def attack(request, tmp_path_factory, reference_source):
         "pickle_marker": str(folder / "PICKLE_RAN"),
         "secret_file": str(folder / "secret.txt"),
         "secrets": SECRETS,
+        "quota": QUOTA,
     }
     (folder / "secret.txt").write_text(f"{SECRET}\n" * 50)
     table = attacks.cases(reference_source, NAMES, ctx)
@@ -84,12 +125,17 @@ def attack(request, tmp_path_factory, reference_source):
     (folder / "pytest.ini").write_text("[pytest]\naddopts = --collect-only\n")
     data = yaml.safe_load((ROOT / "grading_config.yaml").read_text())
     data["assignments"]["03_network"]["probe_timeout_s"]["accuracy"] = 5
+    data["limits"].update(QUOTA)
     config = folder / "grading_config.yaml"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
     before = _stray_processes()
+    host = HostLoss()
     # two grader processes side by side (2 cores): four tiers' worth of attacks in CI's time
-    results = grade_split(paths, out, extra=("--config", config, "--sandbox", tier),
-                          env={"AUTOGRADER_SANDBOX_START": start})
+    try:
+        results = grade_split(paths, out, extra=("--config", config, "--sandbox", tier),
+                              env={"AUTOGRADER_SANDBOX_START": start})
+    finally:
+        loss = host.stop()
     arrived = []
     try:
         while True:
@@ -99,7 +145,7 @@ def attack(request, tmp_path_factory, reference_source):
         pass
     listener.close()
     return {"results": results, "table": table, "folder": folder, "out": out, "arrived": arrived,
-            "leftover": _stray_processes() - before, "tier": tier}
+            "leftover": _stray_processes() - before, "tier": tier, "loss": loss}
 
 
 def test_at_least_twenty_attacks(attack):
@@ -119,7 +165,24 @@ def test_attack_gets_exactly_what_it_deserves(attack, name):
     assert set(failed) == lost, sorted(set(failed) ^ lost)
     assert results["score"] == CFG.max_points - sum(CFG.tests[n].points for n in lost)
     if reason:
-        assert any(reason in text for text in failed.values()), list(failed.values())[:2]
+        options = (reason,) if isinstance(reason, str) else reason  # tiers may stop it differently
+        assert any(o in text for o in options for text in failed.values()), list(failed.values())[:2]
+
+
+GRADERS = 2  # grade_split's processes: two submissions are graded at once
+
+
+def test_the_host_loses_at_most_the_quotas_while_grading_and_nothing_after(attack):
+    """Disk: per submission graded at once, the harness's quota plus its measured overshoot, or
+    at worst the grader's backstop at twice the quota (a submission that stops the harness). RAM
+    in tmpfs: the bwrap tier's sized /tmp. Without the quotas, the attacks above would take 320 to
+    400 MiB each. After grading, all of it is back (a few MiB of results.json files aside)."""
+    disk, shmem = attack["loss"]["worst"]
+    print(f"{attack['tier']}: worst host loss while grading: disk {disk / MiB:.0f} MiB, "
+          f"tmpfs RAM {shmem / MiB:.0f} MiB; after: {attack['loss']['after'][0] / MiB:.0f} MiB")
+    assert disk <= GRADERS * (2 * QUOTA["max_written_mb"] + 32) * MiB, disk / MiB
+    assert shmem <= GRADERS * (QUOTA["tmp_memory_mb"] + 16) * MiB, shmem / MiB
+    assert attack["loss"]["after"][0] <= 32 * MiB, attack["loss"]["after"][0] / MiB
 
 
 def test_results_json_cannot_be_overwritten(attack):
