@@ -44,7 +44,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import __version__
+from autograder import __version__, text
 from autograder.config import CONFIG_NAME, load_config, release_path, repo_root, solution_path
 from autograder.errors import GraderError, UserError
 from rich.markup import escape
@@ -348,7 +348,8 @@ def feedback_markdown(student: str, assignment_id: str, outcome: dict, plot: boo
     """A page a student can act on: the score, each failed check with what was expected, what was
     seen and the likely bug, then what passed."""
     results = outcome.get("results") or {}
-    lines = [f"# {assignment_id}: feedback for {student}", ""]
+    md = text.markdown_line  # everything a submission can say is escaped: it makes no markup
+    lines = [f"# {assignment_id}: feedback for {md(student)}", ""]
     if results:
         lines.append(f"**Score: {results['score']:g} / {results['max_score']:g}**")
     else:
@@ -356,21 +357,21 @@ def feedback_markdown(student: str, assignment_id: str, outcome: dict, plot: boo
     if outcome.get("sandbox"):
         lines += ["", f"Graded in the `{outcome['sandbox']}` sandbox."]
     if outcome.get("reason"):
-        lines += ["", f"> {outcome['reason']}"]
+        lines += ["", f"> {md(outcome['reason'])}"]
     tests = results.get("tests", [])
     failed = [t for t in tests if t["status"] != "passed"]
     if failed:
         lines += ["", "## What to fix", ""]
         for t in failed:
-            body = t["output"].replace("\n", "\n  ")
-            lines.append(f"- **{t['name']}** ({t['score']:g}/{t['max_score']:g}): {body}")
+            body = text.markdown(t["output"]).replace("\n", "\n  ")
+            lines.append(f"- **{md(t['name'])}** ({t['score']:g}/{t['max_score']:g}): {body}")
     if plot:
         lines += ["", "## Training loss", "", "![your training loss against the reference "
                   "solution's](loss.png)"]
     passed = [t for t in tests if t["status"] == "passed"]
     if passed:
         lines += ["", "## Passed", ""]
-        lines += [f"- {t['name']} ({t['score']:g}/{t['max_score']:g})" for t in passed]
+        lines += [f"- {md(t['name'])} ({t['score']:g}/{t['max_score']:g})" for t in passed]
     return "\n".join(lines) + "\n"
 
 
@@ -420,8 +421,8 @@ def write_gradebook(path: Path, outcomes: list[Outcome], groups: list[str]) -> N
     for o in sorted(outcomes, key=lambda o: o.student):
         total = "" if o.score is None else f"{o.score:g}"
         cells = ["" if o.score is None else f"{o.groups.get(g, 0.0):g}" for g in groups]
-        writer.writerow([o.student, total, f"{o.max_score:g}", *cells, o.status, f"{o.seconds:.1f}",
-                         o.sandbox, " ".join(o.reason.split())])
+        writer.writerow([text.csv_cell(o.student), total, f"{o.max_score:g}", *cells, o.status,
+                         f"{o.seconds:.1f}", o.sandbox, text.csv_cell(" ".join(o.reason.split()))])
     _write(path, buf.getvalue())
 
 
@@ -451,13 +452,14 @@ def summarize(outcomes: list[Outcome], assignment_id: str, out: Path, max_score:
     slow = sorted(outcomes, key=lambda o: -o.seconds)[:5]
     if slow:
         lines += ["", "## Slowest submissions", "", "| student | seconds | status |", "|---|---|---|"]
-        lines += [f"| {o.student} | {o.seconds:.1f} | {o.status} |" for o in slow]
+        lines += [f"| {text.markdown_line(o.student)} | {o.seconds:.1f} | {o.status} |" for o in slow]
     problems = [o for o in outcomes if o.status != "graded"]
     if problems:
         lines += ["", "## Not graded normally", ""]
-        lines += [f"- {o.student} ({o.status}): {' '.join(o.reason.split())}" for o in problems]
-    text = "\n".join(lines) + "\n"
-    _write(out / "summary.md", text)
+        lines += [f"- {text.markdown_line(o.student)} ({o.status}): {text.markdown_line(o.reason, 1000)}"
+                  for o in problems]
+    page = "\n".join(lines) + "\n"
+    _write(out / "summary.md", page)
     if scores:
         try:
             import matplotlib
@@ -478,7 +480,7 @@ def summarize(outcomes: list[Outcome], assignment_id: str, out: Path, max_score:
             _write(out / "scores.png", buf.getvalue())
         except ImportError:
             pass
-    return text
+    return page
 
 
 def write_nbgrader(db: str, assignment_id: str, notebook: str, outcomes: list[Outcome],
@@ -643,8 +645,8 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
         found, ignored = discover(Path(source), assignment_id, acfg.notebook, Path(scratch))
         if ignored:
             shown = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
-            console.print(f"ignored {len(ignored)} entries that are not .ipynb or .py files: {shown}",
-                          highlight=False)
+            console.print(f"ignored {len(ignored)} entries that are not .ipynb or .py files: "
+                          f"{text.console(shown)}", highlight=False)
         outcomes: dict[str, Outcome] = {}
         todo: list[dict] = []
         skipped = 0
@@ -663,7 +665,7 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
                              "submission": sub.shown, "data": data, "key": key})
     if skipped:
         console.print(f"resuming: {skipped} of {len(found)} students already graded with this "
-                      f"grader in {out} (--force regrades them)", highlight=False)
+                      f"grader in {text.console(out)} (--force regrades them)", highlight=False)
 
     pool, slots, client = _executor(scheduler, workers or os.cpu_count() or 1) if todo else (None, 0, None)
     graded_now = 0
@@ -690,9 +692,11 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
             write_gradebook(out / "gradebook.csv", list(outcomes.values()), list(groups))
             if not console.is_terminal:  # a log gets a line per student instead of a live bar
                 score = "-" if outcome.score is None else f"{outcome.score:g}/{outcome.max_score:g}"
-                console.print(f"{outcome.student}: {score} {outcome.status} ({outcome.seconds:.1f} s)"
-                              + (f": {outcome.reason}" if outcome.reason and outcome.status != "graded"
-                                 else ""), highlight=False, soft_wrap=True)
+                console.print(f"{text.console(outcome.student)}: {score} {outcome.status} "
+                              f"({outcome.seconds:.1f} s)"
+                              + (f": {text.console(text.plain(outcome.reason, 1000))}"
+                                 if outcome.reason and outcome.status != "graded" else ""),
+                              highlight=False, soft_wrap=True)
 
         with Progress(*columns, console=console, transient=False) as progress:
             task = progress.add_task(f"grading {assignment_id}", total=len(todo), counts=counted())
@@ -714,11 +718,12 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
     summary = summarize(everyone, assignment_id, out, max_score, seconds if graded_now else 0.0, slots)
     if nbgrader_db and everyone:
         n = write_nbgrader(nbgrader_db, assignment_id, acfg.notebook, everyone, groups)
-        console.print(f"nbgrader: {n} submissions written to {nbgrader_db}", highlight=False)
+        console.print(f"nbgrader: {n} submissions written to {text.console(nbgrader_db)}",
+                      highlight=False)
     result = BatchResult(everyone, out, seconds, graded_now, skipped, slots, summary, interrupted)
     if interrupted:
         console.print(f"interrupted: {len(everyone)} of {len(found)} students are graded and kept in "
-                      f"{out}; the same command grades the rest", highlight=False)
+                      f"{text.console(out)}; the same command grades the rest", highlight=False)
         raise KeyboardInterrupt
     return result
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from autograder import text
 from autograder.errors import GraderError, UserError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -43,7 +44,7 @@ def _reported():
     except Exception as exc:  # noqa: BLE001 - a kit bug: say so, without a wall of traceback
         if os.environ.get("AUTOGRADER_DEBUG"):
             raise
-        errors.print(f"[red]internal error:[/] {type(exc).__name__}: {exc}\n"
+        errors.print(f"[red]internal error:[/] {type(exc).__name__}: {text.console(exc)}\n"
                      "This is a bug in the grader, not in the submission. Rerun with "
                      "AUTOGRADER_DEBUG=1 for the traceback.", highlight=False)
         raise typer.Exit(2) from None
@@ -101,12 +102,13 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
         rows = []
         for sub in submissions:
             target = out / sub.stem if out and len(submissions) > 1 else out
-            with console.status(f"grading {sub.name} ..."):
+            with console.status(f"grading {text.console(sub.name)} ..."):
                 result = grade_stage.main(submission=sub, assignment_id=assignment, out=target,
                                           device=device, config_path=config, sandbox=mode)
-            report.print_table(console, result.score, f"{sub.name} ({result.assignment_id})",
+            report.print_table(console, result.score, f"{text.console(sub.name)} ({result.assignment_id})",
                                result.notes, result.failure)
-            console.print(f"results: {result.results_path}  ({result.seconds:.1f} s)\n")
+            console.print(f"results: {text.console(result.results_path)}  ({result.seconds:.1f} s)\n",
+                          highlight=False)
             if summary:
                 _append(summary, report.markdown_table(result.results,
                                                        f"{sub.name} ({result.assignment_id})"))
@@ -119,7 +121,7 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
             table.add_column("seconds", justify="right")
             for r in rows:
                 failed = sum(not t.passed for t in r.score.tests)
-                table.add_row(r.submission.name, f"{r.score.total:g}/{r.score.max_total:g}",
+                table.add_row(text.console(r.submission.name), f"{r.score.total:g}/{r.score.max_total:g}",
                               str(failed), f"{r.seconds:.1f}")
             console.print(table)
 
@@ -144,10 +146,10 @@ def check(notebook: Path = typer.Argument(..., help="your saved notebook, e.g. 0
     from autograder import check as check_stage
 
     with _reported():
-        with console.status(f"checking {notebook.name} ..."):
+        with console.status(f"checking {text.console(notebook.name)} ..."):
             result = check_stage.main(notebook=notebook, assignment_id=assignment, bundle=public,
                                       config_path=config)
-        check_stage.show(console, result, notebook.name)
+        check_stage.show(console, result, text.console(notebook.name))
 
 
 @app.command("grade-batch")
@@ -183,10 +185,11 @@ def grade_batch(source: Path = typer.Argument(..., help="a folder of submissions
             table.add_column(name, justify=justify)
         for o in result.outcomes:
             score = "-" if o.score is None else f"{o.score:g}/{o.max_score:g}"
-            table.add_row(o.student, score, o.status, str(len(o.failed_checks)), f"{o.seconds:.1f}")
+            table.add_row(text.console(o.student), score, o.status, str(len(o.failed_checks)), f"{o.seconds:.1f}")
         console.print(table)
-        console.print(f"gradebook: {result.out / 'gradebook.csv'}   summary: {result.out / 'summary.md'}"
-                      f"   feedback: {result.out / 'students'}/<id>/feedback.md", highlight=False)
+        console.print(text.console(f"gradebook: {result.out / 'gradebook.csv'}   summary: "
+                                   f"{result.out / 'summary.md'}   feedback: {result.out / 'students'}"
+                                   "/<id>/feedback.md"), highlight=False)
         console.print(f"{result.graded_now} graded now, {result.skipped} kept from before, "
                       f"{result.seconds:.1f} s with {result.workers} workers", highlight=False)
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.text import plain
+
 MAX_SUBMISSION_BYTES = 5 * 1024 * 1024
 SETUP_PREFIX = "setup"
 
@@ -105,8 +107,8 @@ def extract(submission: Path, release: Path, assignment_id: str) -> Extraction:
     claimed = nb.metadata.get("autograder", {}).get("assignment") if isinstance(
         nb.metadata.get("autograder"), dict) else None
     if claimed and claimed != assignment_id:
-        return Extraction(None, failure=f"this notebook is assignment `{claimed}`, "
-                                        f"not `{assignment_id}`")
+        return Extraction(None, failure=f"this notebook says it is assignment "
+                                        f"`{plain(claimed, 80)}`, not `{assignment_id}`")
 
     student: dict[str, list] = {}
     for cell in nb.cells:

@@ -52,7 +52,13 @@ class GradeResult:
 
 
 def infer_assignment(submission: Path, cfg: GradingConfig) -> str:
-    if submission.suffix == ".ipynb":
+    from autograder.extract import MAX_SUBMISSION_BYTES
+
+    try:  # no parse before the size check: a huge notebook is graded (and fails) once an id is known
+        small = submission.stat().st_size <= MAX_SUBMISSION_BYTES
+    except OSError:
+        small = False
+    if submission.suffix == ".ipynb" and small:
         try:
             meta = nbformat.read(submission, as_version=4).metadata.get("autograder", {})
             claimed = meta.get("assignment") if isinstance(meta, dict) else None

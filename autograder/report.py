@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from autograder import text
 from autograder.score import Score
 
 
@@ -27,7 +27,8 @@ def results_dict(score: Score, *, execution_time: float, notes: list[str], failu
                  assignment_id: str, submission: str, sandbox: str = "") -> dict:
     tests = []
     for i, t in enumerate(score.tests, 1):
-        output = ("Passed." + (f" {t.message}" if t.message else "")) if t.passed else t.message
+        message = text.plain(t.message)  # may quote what the submission returned or printed
+        output = ("Passed." + (f" {message}" if message else "")) if t.passed else message
         if not t.passed and likely_bug(t.name):
             output += f"\n(This check is there to catch: {likely_bug(t.name)}.)"
         if t.doc:
@@ -38,9 +39,9 @@ def results_dict(score: Score, *, execution_time: float, notes: list[str], failu
                       "extra_data": {"check": t.name}})
     lines = [f"Assignment {assignment_id}: {score.total:g} / {score.max_total:g} points."]
     if failure:
-        lines.append(f"Your submission could not be graded: {failure}")
-    lines += [f"Note: {n}" for n in notes]
-    extra = {"assignment": assignment_id, "submission": submission}
+        lines.append(f"Your submission could not be graded: {text.plain(failure, 1000)}")
+    lines += [f"Note: {n}" for n in text.cap_notes(notes)]
+    extra = {"assignment": assignment_id, "submission": text.plain(submission, 300)}
     if sandbox:
         lines.append(f"Graded in the {sandbox} sandbox.")
         extra["sandbox"] = sandbox
@@ -57,9 +58,9 @@ def write_results(path: Path, results: dict) -> None:
     tmp.replace(path)
 
 
-def _cell(text: str) -> str:
-    """One markdown table cell: a single line, pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+def _cell(value) -> str:
+    """One markdown table cell: a single line, with nothing the submission said read as markup."""
+    return text.markdown_line(value)
 
 
 def markdown_table(results: dict, title: str) -> str:
@@ -87,12 +88,12 @@ def print_table(console: Console, score: Score, title: str, notes: list[str],
     table.add_column("feedback", overflow="fold", max_width=70)
     for t in score.tests:
         mark = "[green]✓[/]" if t.passed else "[red]✗[/]"
-        said = f"[dim]{escape(t.message)}[/]" if t.passed else escape(t.message)
+        said = f"[dim]{text.console(t.message)}[/]" if t.passed else text.console(t.message)
         table.add_row(f"{mark} {pretty_name(t.name)}", f"{t.points:g}/{t.max_points:g}", said)
     table.add_section()
     table.add_row("[bold]total[/]", f"[bold]{score.total:g}/{score.max_total:g}[/]", "")
     console.print(table)
     if failure:
-        console.print(f"[yellow]could not be graded:[/] {escape(failure)}")
-    for n in notes:
-        console.print(f"[yellow]note:[/] {escape(n)}")
+        console.print(f"[yellow]could not be graded:[/] {text.console(text.plain(failure, 1000))}")
+    for n in text.cap_notes(notes):
+        console.print(f"[yellow]note:[/] {text.console(n)}")

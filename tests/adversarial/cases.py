@@ -299,10 +299,10 @@ def cases(ref: str, names: list[str], ctx: dict) -> dict:
             """), ACCURACY, "kernel calls allowed: []"),
         # --- the submission's quota (the fixture's config: ctx["quota"]) ------------------------
         # Each is bounded (a few hundred MiB, 50,000 files) so the machine survives a broken limit.
-        "disk_fill_many_files": (in_function(ref, ACCURACY_DEF, f"""
+        "disk_fill_many_files": (in_function(ref, ACCURACY_DEF, """
             block = b"x" * (1 << 20)
             for i in range(40):  # 40 files of 8 MiB, each under the per-file limit
-                with open(f"fill{{i}}.bin", "wb") as f:
+                with open(f"fill{i}.bin", "wb") as f:
                     for _ in range(8):
                         f.write(block)
             raise RuntimeError("wrote all 320 MiB")

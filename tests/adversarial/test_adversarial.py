@@ -86,6 +86,17 @@ SECRET = "HOST-SECRET-6f1c"  # in a host file that an attack links to; no output
 
 
 TIERS = [("bwrap", "warm"), ("bwrap", "cold"), ("landlock", "warm"), ("landlock", "cold")]
+# A cold start differs from a warm one only in how the sandbox comes up: who builds the namespaces
+# or confines the process, mounts /tmp, drops the uid, installs the filter, passes the channel and
+# watches the quota from outside. The probes, the harness and the reading back are the same code.
+# So the cold tiers run the attacks on those (the process tree, the files, the network, the
+# kernel, the quotas) and the warm ones, the default wherever the grader is root, run them all.
+COLD = {"exit_at_import", "sigkill_parent", "links_and_fifos_then_kill_parent", "patched_harness",
+        "read_repository", "read_other_processes", "detect_grader", "write_results_json",
+        "shipped_conftest", "pickle_instead_of_tensors", "connect_localhost", "fork_storm",
+        "memory_bomb", "sleep_forever", "huge_file", "kernel_attack_surface",
+        "disk_fill_many_files", "disk_fill_preallocated", "disk_fill_deleted_but_open",
+        "inode_flood", "tmp_fill", "flood_with_the_harness_stopped", "parse_bomb"}
 
 
 @pytest.fixture(scope="module", params=TIERS, ids=[f"{t}-{s}" for t, s in TIERS])
@@ -115,6 +126,8 @@ def attack(request, tmp_path_factory, reference_source):
     }
     (folder / "secret.txt").write_text(f"{SECRET}\n" * 50)
     table = attacks.cases(reference_source, NAMES, ctx)
+    if start == "cold":
+        table = {name: case for name, case in table.items() if name in COLD}
     paths = []
     for name, (source, _, _) in table.items():
         (folder / f"{name}.py").write_text(source)
@@ -155,6 +168,8 @@ def test_at_least_twenty_attacks(attack):
 
 @pytest.mark.parametrize("name", CASE_NAMES)
 def test_attack_gets_exactly_what_it_deserves(attack, name):
+    if name not in attack["table"]:
+        pytest.skip("graded warm only (see COLD)")
     _, lost, reason = attack["table"][name]
     results = attack["results"][name]
     failed = _failed(results)
