@@ -94,32 +94,54 @@ def student_id(raw: str) -> str:
 
 
 def _unzip(archive: Path, into: Path) -> Path:
-    """Unpack `archive` safely: no absolute paths or `..`, no links, bounded size."""
+    """Unpack `archive` safely: no absolute paths or `..`, no links, bounded size whatever the
+    headers claim. A zip that cannot be unpacked as one class is a user error before anything is
+    graded: two entries of the same name (which one to grade?), a file where a folder must be, an
+    entry larger than its header says, or damaged data."""
+    import zlib
+
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise UserError(f"{archive} is not a readable zip file ({exc})") from None
     with zf:
         total = 0
+        seen: set[tuple[str, ...]] = set()
         for info in zf.infolist():
             name = info.filename
             parts = Path(name).parts
             if name.startswith(("/", "\\")) or ".." in parts or (info.external_attr >> 28) == 0o12:
                 continue  # an absolute path, a climb out, or a symbolic link: never unpacked
-            if "__MACOSX" in parts:
+            if "__MACOSX" in parts or not parts:
                 continue
-            total += info.file_size
-            if total > MAX_ZIP_BYTES:
-                raise UserError(f"{archive} unpacks to more than {MAX_ZIP_BYTES >> 30} GiB")
-            target = into / Path(*parts) if parts else None
-            if target is None:
-                continue
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            if parts in seen and not info.is_dir():
+                raise UserError(f"{archive} holds {name} twice, so which one to grade cannot be "
+                                "told: remove one and zip it again")
+            seen.add(parts)
+            target = into / Path(*parts)
+            try:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "xb") as dst:
+                    while True:
+                        chunk = src.read(1 << 20)
+                        if not chunk:
+                            break
+                        total += len(chunk)
+                        if total > MAX_ZIP_BYTES:
+                            raise UserError(f"{archive} unpacks to more than "
+                                            f"{MAX_ZIP_BYTES >> 30} GiB")
+                        dst.write(chunk)
+            except (FileExistsError, NotADirectoryError, IsADirectoryError):
+                raise UserError(f"{archive} holds {name} where a file and a folder of the same "
+                                "name clash: zip the class again") from None
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+                    ValueError) as exc:  # a size or CRC lie, damage, encryption, a method unknown
+                raise UserError(f"{archive} could not be unpacked at {name} ({exc})") from None
+            except OSError as exc:
+                raise UserError(f"cannot unpack {archive} into {into}: {exc.strerror or exc}") from None
     # a zip of a folder holds that one folder: look inside it
     entries = [p for p in into.iterdir() if not p.name.startswith(".")]
     while len(entries) == 1 and entries[0].is_dir() and entries[0].name != "submitted":
@@ -685,11 +707,21 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
 
         def finished(done: dict) -> None:
             nonlocal graded_now
-            outcome = write_student(out / "students" / done["student"], done, assignment_id)
+            folder = out / "students" / done["student"]
+            try:
+                outcome = write_student(folder, done, assignment_id)
+            except OSError as exc:  # a full disk, a folder in the way: this row says so, the batch goes on
+                outcome = Outcome(done["student"], "error", None, done.get("max_score", 0.0), {},
+                                  round(done["seconds"], 2), f"its results could not be written to "
+                                  f"{folder} ({exc.strerror or exc}); rerun to grade it again",
+                                  submission=done.get("submission", ""))
             outcomes[outcome.student] = outcome
             counts[outcome.status] += 1
             graded_now += 1
-            write_gradebook(out / "gradebook.csv", list(outcomes.values()), list(groups))
+            try:
+                write_gradebook(out / "gradebook.csv", list(outcomes.values()), list(groups))
+            except OSError:
+                pass  # written again at the end, where a failure is said
             if not console.is_terminal:  # a log gets a line per student instead of a live bar
                 score = "-" if outcome.score is None else f"{outcome.score:g}/{outcome.max_score:g}"
                 console.print(f"{text.console(outcome.student)}: {score} {outcome.status} "
@@ -713,9 +745,15 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
         if pool is not None:
             _stop(pool, client)
     everyone = [outcomes[s.student] for s in found if s.student in outcomes]
-    write_gradebook(out / "gradebook.csv", everyone, list(groups))
     seconds = time.monotonic() - start
-    summary = summarize(everyone, assignment_id, out, max_score, seconds if graded_now else 0.0, slots)
+    try:
+        write_gradebook(out / "gradebook.csv", everyone, list(groups))
+        summary = summarize(everyone, assignment_id, out, max_score, seconds if graded_now else 0.0,
+                            slots)
+    except OSError as exc:
+        raise UserError(f"cannot write the gradebook or summary in {out} ({exc.strerror or exc}); "
+                        "every student written so far is kept in its folder, and the same command "
+                        "resumes") from None
     if nbgrader_db and everyone:
         n = write_nbgrader(nbgrader_db, assignment_id, acfg.notebook, everyone, groups)
         console.print(f"nbgrader: {n} submissions written to {text.console(nbgrader_db)}",

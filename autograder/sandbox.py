@@ -22,6 +22,9 @@ from it) and sandboxes running side by side in a batch cannot starve or signal e
 
 Around every tier: resource limits (address space, CPU time, file size, processes, no core files),
 a minimal environment, a wall-clock timeout, and a kill of every process left in the session.
+And per submission, a quota on what it holds on disk and in tmp (bytes, files): watched by the
+harness every 50 ms (harness._Quota, which stops the probe and removes what it added) and from
+here every 250 ms at twice the quota (QuotaWatch, for a submission that stops the harness).
 """
 from __future__ import annotations
 

@@ -22,8 +22,12 @@ file of the submission is read:
   namespace: job code can neither see nor signal nor ptrace it (another uid, and no capabilities:
   the job drops to its uid before anything of the submission is read, and setuid clears them).
 - *Files.* A new mount namespace per job: the job's own work folder over /sandbox, the folder of
-  all jobs unmounted, fresh empty tmpfs on /tmp and /dev/shm (root's, as bubblewrap makes them),
-  and a fresh /proc. Everything else is the same read-only view a cold sandbox has.
+  all jobs unmounted, a fresh tmpfs on /tmp (mode 1777, sized `tmp_memory_mb`, `nr_inodes` from
+  `max_files`, as a cold sandbox's bwrap `--size` /tmp), a 1 MiB root-owned /dev/shm, and a fresh
+  /proc. Everything else is the same read-only view a cold sandbox has.
+- *System calls.* Once the job's harness is its uid, it installs the same seccomp filter as a cold
+  bwrap sandbox (confine.py, loaded by the zygote at start: libseccomp is found by ldconfig, which
+  the job can no longer run).
 - *IPC and network.* A new IPC namespace (SysV shared memory, semaphores, message queues, POSIX
   queues) and a new network namespace (no interfaces, no abstract unix sockets of another job).
 - *Limits.* The same rlimits as a cold start, set in the job's harness before it drops its uid.

@@ -249,6 +249,43 @@ def test_a_zip_is_unpacked_safely(tmp_path):
     assert not (tmp_path / "escape.ipynb").exists()
 
 
+def _malformed(path: Path, kind: str) -> Path:
+    import warnings
+
+    with zipfile.ZipFile(path, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name it writes
+        zf.writestr("alice.ipynb", "{}")
+        if kind == "duplicate":
+            zf.writestr("alice.ipynb", '{"later": "buggy"}')
+        elif kind == "clash":
+            zf.writestr("alice.ipynb/inner.ipynb", "{}")
+        elif kind == "size lie":
+            zf.writestr("bob.ipynb", "x" * 5000)
+    if kind == "size lie":  # bob's headers claim 10 bytes; 5000 follow
+        data = bytearray(path.read_bytes())
+        for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+            at = data.rfind(signature)
+            data[at + offset:at + offset + 4] = (10).to_bytes(4, "little")
+        path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind, said", [("duplicate", "holds alice.ipynb twice"),
+                                        ("clash", "a file and a folder of the same name clash"),
+                                        ("size lie", "could not be unpacked at bob.ipynb")])
+def test_a_malformed_zip_is_a_user_error_before_anything_is_graded(tmp_path, kind, said):
+    """A duplicate entry used to be overwritten silently (the later, buggy file was graded); a
+    clash or a size lie ended in an internal error."""
+    archive = _malformed(tmp_path / f"{kind}.zip", kind)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with pytest.raises(UserError, match=said):
+        batch.discover(archive, "03_network", "03_network.ipynb", scratch)
+    proc = run_cli("grade-batch", archive, "--assignment", "03_network", "--out", tmp_path / "out")
+    assert proc.returncode == 1 and said in " ".join(proc.stderr.split()), proc.stderr
+    assert not (tmp_path / "out" / "gradebook.csv").exists()
+
+
 def test_two_files_for_one_student_and_an_empty_folder_are_user_errors(tmp_path):
     _nb(tmp_path / "in" / "alice.ipynb")
     _nb(tmp_path / "in" / "alice.py")
@@ -278,3 +315,18 @@ def test_the_most_failed_checks_count_only_submissions_that_were_graded(tmp_path
     counts = {row.split("|")[1].strip(): int(row.split("|")[2]) for row in rows}
     assert list(counts.values()) == [2, 1], counts       # test_b by a and b, then test_c by b
     assert "2 failed" in text and "c (failed)" in text    # the unreadable ones are still listed
+
+
+def test_a_write_that_fails_marks_its_row_and_the_batch_goes_on(tmp_path):
+    """bob's folder cannot be made (a file is in the way, as a full disk would refuse it): his row
+    says so with no score, alice is graded in full, and the batch ends normally."""
+    inbox = _inbox(tmp_path / "inbox", {"alice.ipynb": "alice_correct", "bob.ipynb": "bob_forgot_zero_grad"})
+    out = tmp_path / "out"
+    (out / "students").mkdir(parents=True)
+    (out / "students" / "bob").write_text("in the way")
+    proc = run_cli("grade-batch", inbox, "--assignment", "03_network", "--out", out, "--workers", "2")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    rows = _rows(out)
+    assert rows["alice"]["total"] == "28" and rows["alice"]["status"] == "graded"
+    assert rows["bob"]["status"] == "error" and rows["bob"]["total"] == ""
+    assert "could not be written" in rows["bob"]["reason"]
