@@ -34,7 +34,6 @@ import io
 import json
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
