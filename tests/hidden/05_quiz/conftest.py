@@ -84,7 +84,7 @@ def read_answers(ev: Evidence, numbers) -> tuple[dict[int, Reading], list[str]]:
         return {n: Reading(None, problem=f"ANSWERS is a {what}, not a dict of number: answer")
                 for n in numbers}, []
     found: dict[int, list[Reading]] = {}
-    notes = []
+    notes, as_strings = [], []
     for entry in ev.value("entries", list):
         key = entry.get("key") if isinstance(entry, dict) else None
         key = key if isinstance(key, dict) else {}
@@ -94,7 +94,7 @@ def read_answers(ev: Evidence, numbers) -> tuple[dict[int, Reading], list[str]]:
         elif key.get("kind") == "str" and isinstance(key.get("value"), str) \
                 and key["value"].strip().isdigit():
             number = int(key["value"].strip())
-            notes.append(f"ANSWERS key {key['value']!r} was read as statement {number}")
+            as_strings.append(f"ANSWERS key {key['value']!r} was read as statement {number}")
         if number not in numbers:
             notes.append(f"ANSWERS has an entry for {_shown(key)}, which is not a statement "
                          f"number (1-{max(numbers)}); it was ignored")
@@ -111,6 +111,10 @@ def read_answers(ev: Evidence, numbers) -> tuple[dict[int, Reading], list[str]]:
             readings[n] = got[0]
     if ev.data.get("truncated"):
         notes.append("ANSWERS has more entries than the grader reads; the rest were ignored")
+    if as_strings:  # one line for a whole dict of string keys, so that problems stay in view
+        more = len(as_strings) - 1
+        notes.append(as_strings[0] + (f", and {more} more key{'s' if more > 1 else ''} written "
+                                      "as strings the same way" if more else ""))
     return readings, notes
 
 
