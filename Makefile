@@ -27,7 +27,7 @@ demo: release
 	$(PY) -m autograder grade-batch examples/03_network --assignment 03_network --out out/demo
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 bench: setup
 	$(PY) benchmarks/grade_one.py

@@ -219,7 +219,8 @@ def discover(source: Path, assignment_id: str, notebook: str, scratch: Path) -> 
     for sub in found:
         if sub.student in seen:
             raise UserError(f"two submissions for student {sub.student}: {seen[sub.student].shown} "
-                            f"and {sub.shown}; keep one")
+                            f"and {sub.shown} (an id keeps the ASCII letters, digits and . _ @ + - of a "
+                            "name, so different names can give the same id); keep or rename one")
         seen[sub.student] = sub
     for sub in found:
         if not sub.problem and sub.path.stat().st_size > MAX_SUBMISSION_BYTES:

@@ -24,7 +24,7 @@ Around every tier: resource limits (address space, CPU time, file size, processe
 a minimal environment, a wall-clock timeout, and a kill of every process left in the session.
 And per submission, a quota on what it holds on disk and in tmp (bytes, files): watched by the
 harness every 50 ms (harness._Quota, which stops the probe and removes what it added) and from
-here every 250 ms at twice the quota (QuotaWatch, for a submission that stops the harness).
+here every 50 ms at twice the quota (QuotaWatch, for a submission that stops the harness).
 """
 from __future__ import annotations
 
@@ -125,15 +125,23 @@ def quota(limits: Limits, mode: str, uid: int | None) -> dict:
             "kill_all": mode == "bwrap" or (mode in TIERS and uid is not None)}
 
 
-WATCH_S = 0.25  # how often the trusted side measures a running sandbox (QuotaWatch)
+WATCH_S = 0.05  # how often the trusted side measures a running sandbox's work folder (QuotaWatch)
+PROCS_EVERY = 5  # ... and, every 5th time (250 ms), the deleted open files of the sandbox's uid
 
 
 class QuotaWatch:
     """The trusted side's backstop for the submission's quota, measured from outside while the
-    sandbox runs. The harness stops a probe at the quota (harness._Quota); a submission that kills
-    the harness first is stopped here, at twice the quota. Counts the work folder beyond what the
-    trusted side wrote, and (where the sandbox has a uid of its own) files its processes deleted
-    but keep open. The bwrap sandbox's /tmp needs no watch from here: it is a tmpfs of fixed size."""
+    sandbox runs. The harness stops a probe at the quota (harness._Quota); a submission that stops
+    or kills the harness first is stopped here, at twice the quota. Counts the work folder beyond
+    what the trusted side wrote, and (where the sandbox has a uid of its own) files its processes
+    deleted but keep open. The bwrap sandbox's /tmp needs no watch from here: it is a tmpfs of
+    fixed size.
+
+    A watch that polls is not a kernel quota: what a submission writes between two looks is past
+    it. The work folder is walked every WATCH_S (a fraction of a millisecond for a probe's few
+    files), so the overshoot is bounded by the machine's write rate times about one interval
+    (README, "Per-submission quotas"). The scan of every process for deleted open files costs
+    more (a read per process on the machine), so it runs every PROCS_EVERY-th look."""
 
     FACTOR = 2.0
 
@@ -141,17 +149,18 @@ class QuotaWatch:
         self.work, self.uid = work, uid
         self.quota = {"max_written_mb": limits.max_written_mb, "max_files": limits.max_files}
         self.base_bytes, self.base_entries, _ = harness.usage(str(work))
-        self.next = 0.0
+        self.looks, self.deleted = 0, 0
 
     def check(self) -> str:
         """Why the sandbox must be stopped now ("" while it stays within its quota)."""
         stop = int(self.quota["max_files"] * self.FACTOR) + self.base_entries
         written, entries, _ = harness.usage(str(self.work), stop_entries=stop)
         written -= self.base_bytes
-        if self.uid is not None:
-            written += harness.open_deleted(_processes_of(self.uid))
-        return harness.over_quota(written, entries - self.base_entries, False, self.quota,
-                                  factor=self.FACTOR)
+        if self.uid is not None and self.looks % PROCS_EVERY == 0:
+            self.deleted = harness.open_deleted(_processes_of(self.uid))
+        self.looks += 1
+        return harness.over_quota(written + self.deleted, entries - self.base_entries, False,
+                                  self.quota, factor=self.FACTOR)
 
 
 def _limit_resources(limits: Limits):
@@ -553,6 +562,42 @@ def _try_lock(uid: int) -> int | None:
         return None
 
 
+_KEYCTL = {"x86_64": 250, "aarch64": 219}  # the keyctl syscall's number (Python has no wrapper)
+_KEYCTL_GET_PERSISTENT, _KEYCTL_CLEAR = 22, 7
+_KEY_SPEC = {"process": -2, "user": -4, "user session": -5}
+
+
+def clear_keyrings(uid: int) -> None:
+    """Empty the kernel keyrings that outlive a process of `uid`: its user keyring, its user
+    session keyring and its persistent keyring. A key that one submission adds there would be read
+    by the next sandbox to run as the same uid (the seccomp filter refuses add_key and keyctl, but
+    a tier may run without it, and a grader killed mid-grading leaves what it had). A forked child
+    becomes the uid, since only the owner can name them; where keyctl is refused (Docker's default
+    seccomp profile) or unknown for the machine, there is nothing a submission could have put."""
+    import ctypes
+    import platform
+
+    number = _KEYCTL.get(platform.machine())
+    if number is None:
+        return
+    syscall = ctypes.CDLL(None, use_errno=True).syscall
+    syscall.restype = ctypes.c_long
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child only makes raw calls, then exits
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            for spec in ("user", "user session"):
+                syscall(number, _KEYCTL_CLEAR, _KEY_SPEC[spec])
+            persistent = syscall(number, _KEYCTL_GET_PERSISTENT, -1, _KEY_SPEC["process"])
+            if persistent > 0:
+                syscall(number, _KEYCTL_CLEAR, persistent)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
 @contextmanager
 def claim_uid(mode: str):
     """The uid that one sandbox's code runs as, held for as long as the sandbox runs (None where
@@ -561,7 +606,8 @@ def claim_uid(mode: str):
     Each running sandbox has its own uid, so a batch grading several submissions at once keeps them
     apart: RLIMIT_NPROC counts per uid (a fork storm in one cannot starve its neighbour of
     processes) and a process can signal only its own uid's. Whatever still runs as the uid when it
-    is claimed (left by a grader that died mid-grading) is killed first, and again at release."""
+    is claimed (left by a grader that died mid-grading) is killed first, and again at release; the
+    uid's kernel keyrings are emptied at both points too (clear_keyrings)."""
     if mode not in TIERS or os.geteuid() != 0:
         yield None
         return
@@ -574,9 +620,11 @@ def claim_uid(mode: str):
                 continue
             try:
                 kill_uid(uid)
+                clear_keyrings(uid)
                 yield uid
             finally:
                 kill_uid(uid)
+                clear_keyrings(uid)
                 os.close(fd)  # releases the lock
             return
         time.sleep(0.1)  # more than 64 sandboxes at once: wait for one to finish

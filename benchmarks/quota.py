@@ -84,6 +84,15 @@ def main():
     rate = made / (time.perf_counter() - began)
     print(f"inode flood: {rate:,.0f} files/s here, so at most about {rate * harness.WATCH_S:,.0f} "
           f"files past the quota per {harness.WATCH_S} s watch interval (plus one walk)")
+    # Bytes: a flood of writes is past the quota by what it writes before the next look.
+    with tempfile.TemporaryFile() as f:
+        block, began = b"x" * (1 << 20), time.perf_counter()
+        for _ in range(256):
+            f.write(block)
+        f.flush()
+        mib_s = 256 / (time.perf_counter() - began)
+    print(f"writes: {mib_s:,.0f} MiB/s here (1 MiB blocks into the page cache), so at most about "
+          f"{mib_s * sandbox.WATCH_S:,.0f} MiB past a quota per {sandbox.WATCH_S} s watch interval")
     # cleanup of an inode flood stopped at the default quota (about 20,000 files, plus overshoot)
     times = []
     for _ in range(3):

@@ -299,6 +299,20 @@ def test_two_files_for_one_student_and_an_empty_folder_are_user_errors(tmp_path)
         batch.discover(tmp_path / "bad.zip", "03_network", "03_network.ipynb", tmp_path / "s")
 
 
+@pytest.mark.parametrize("layout", ["flat", "nbgrader"])
+def test_names_that_clean_to_one_id_are_a_user_error_before_anything_is_graded(tmp_path, layout):
+    """`josé` and `jos_` both become the id `jos_`: grading both would write one folder and one
+    gradebook row for two students, so the batch names both and grades neither."""
+    for name in ("josé", "jos_"):
+        if layout == "flat":
+            _nb(tmp_path / "in" / f"{name}.ipynb")
+        else:
+            _nb(tmp_path / "in" / "submitted" / name / "03_network" / "03_network.ipynb")
+    with pytest.raises(UserError, match="two submissions for student jos_") as raised:
+        batch.discover(tmp_path / "in", "03_network", "03_network.ipynb", tmp_path / "s")
+    assert "josé" in str(raised.value) and "jos_" in str(raised.value)
+
+
 def test_the_most_failed_checks_count_only_submissions_that_were_graded(tmp_path):
     """A submission that could not be read fails every check; counting those would bury the
     checks the class actually struggles with."""

@@ -112,6 +112,23 @@ def test_a_submission_named_otherwise_or_missing(gradescope_zip, tmp_path):
     assert results["score"] == 0 and "upload 03_network.ipynb" in results["output"]
 
 
+def test_an_oversized_submission_is_refused_before_it_is_parsed(gradescope_zip, tmp_path):
+    """Gradescope's path checks the size before any parse, as `grade` does: a notebook past the
+    limit is a graded failure that says so (the bytes are not JSON at all, so a parse would fail
+    with another message)."""
+    from autograder.extract import MAX_SUBMISSION_BYTES
+
+    big = tmp_path / "03_network.ipynb"
+    big.write_bytes(b"{" + b" " * MAX_SUBMISSION_BYTES)
+    home = _fake_autograder(tmp_path / "big", gradescope_zip, [big])
+    proc = _run_autograder(home)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = json.loads((home / "results" / "results.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    assert results["score"] == 0
+    assert f"over the {MAX_SUBMISSION_BYTES // 1024} KiB limit" in json.dumps(results)
+
+
 def test_a_mismatch_fails_loudly_and_grades_nothing(gradescope_zip, tmp_path):
     """An edited hidden suite, or another kit version, must not produce scores."""
     home = _fake_autograder(tmp_path / "edited", gradescope_zip, [EXAMPLES / "alice_correct.ipynb"])

@@ -1,4 +1,5 @@
 """The sandbox's command line and policy, without running anything."""
+import json
 import os
 import shutil
 import sys
@@ -75,6 +76,43 @@ def test_a_process_left_running_as_a_sandbox_uid_is_killed_when_the_uid_is_claim
         assert orphan.returncode == -9 and (orphan.pid, uid) not in sandbox.stray_processes()
     finally:
         orphan.kill()
+
+
+def _as_uid(uid: int, call) -> tuple[int, int]:
+    """call(syscall) in a child that is `uid`: (its result, errno)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.write(w, json.dumps([call(libc.syscall), ctypes.get_errno()]).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    with os.fdopen(r) as f:
+        return tuple(json.loads(f.read()))
+
+
+@needs_root
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the key syscalls' numbers are x86-64's")
+def test_a_key_left_in_a_sandbox_uids_keyrings_is_gone_when_the_uid_is_released():
+    """A key a submission adds to its uid's user keyring outlives every process of the uid; the
+    next sandbox to run as that uid must not find it. Added here without the seccomp filter (which
+    refuses add_key), as a tier without it, or a grader that died, would leave it."""
+    add_key, keyctl, search, enokey = 248, 250, 10, 126
+    with sandbox.claim_uid("bwrap") as uid:
+        added, _ = _as_uid(uid, lambda sc: sc(add_key, b"user", b"left-behind", b"secret", 6, -4))
+        assert added > 0
+        assert _as_uid(uid, lambda sc: sc(keyctl, search, -4, b"user", b"left-behind", 0))[0] == added
+    assert _as_uid(uid, lambda sc: sc(keyctl, search, -4, b"user", b"left-behind", 0)) == (-1, enokey)
 
 
 # --- the warm sandbox (autograder/zygote.py): nothing of one submission reaches the next ---------

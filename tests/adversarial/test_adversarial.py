@@ -9,7 +9,7 @@ import yaml
 
 from autograder.config import load_config
 from autograder.extract import extract
-from autograder.sandbox import SANDBOX_UIDS, stray_processes
+from autograder.sandbox import SANDBOX_UIDS, WATCH_S, stray_processes
 from kit import ROOT, grade_split, require_tier
 
 import cases as attacks  # tests/adversarial is put on sys.path below
@@ -44,11 +44,31 @@ class HostLoss:
         import threading
 
         self.folder = tempfile.gettempdir()
+        self.rate = self._write_rate()
         self.start = self._sample()
         self.worst = (0, 0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+
+    def _write_rate(self, mib: int = 128, runs: int = 3) -> float:
+        """Bytes per second one process writes here, the way the attacks write (1 MiB blocks into
+        the page cache), the fastest of a few runs: what a submission gets past a quota per second
+        before a look stops it."""
+        import os
+        import tempfile
+        import time
+
+        block, fastest = b"x" * MiB, 0.0
+        for _ in range(runs):
+            with tempfile.NamedTemporaryFile(dir=self.folder) as f:
+                start = time.monotonic()
+                for _ in range(mib):
+                    f.write(block)
+                f.flush()
+                fastest = max(fastest, mib * MiB / (time.monotonic() - start))
+                os.truncate(f.name, 0)
+        return fastest
 
     def _sample(self) -> tuple[int, int]:
         import os
@@ -69,7 +89,7 @@ class HostLoss:
     def stop(self) -> dict:
         self._stop.set()
         self._thread.join()
-        return {"worst": self.worst, "after": self.lost()}
+        return {"worst": self.worst, "after": self.lost(), "rate": self.rate}
 
 
 def _failed(results) -> dict[str, str]:
@@ -87,16 +107,16 @@ SECRET = "HOST-SECRET-6f1c"  # in a host file that an attack links to; no output
 
 TIERS = [("bwrap", "warm"), ("bwrap", "cold"), ("landlock", "warm"), ("landlock", "cold")]
 # A cold start differs from a warm one only in how the sandbox comes up: who builds the namespaces
-# or confines the process, mounts /tmp, drops the uid, installs the filter, passes the channel and
-# watches the quota from outside. The probes, the harness and the reading back are the same code.
-# So the cold tiers run the attacks on those (the process tree, the files, the network, the
-# kernel, the quotas) and the warm ones, the default wherever the grader is root, run them all.
+# or confines the process, mounts /tmp, drops the uid, sets the limits, installs the filter, passes
+# the channel and watches the quota from outside. The probes, the harness's own quota watch and
+# the reading back are the same code. So the cold tiers run the attacks on those (the process
+# tree, the files, the network, the kernel, the limits, tmp, the grader's watch) and the warm ones,
+# the default wherever the grader is root, run them all.
 COLD = {"exit_at_import", "sigkill_parent", "links_and_fifos_then_kill_parent", "patched_harness",
         "read_repository", "read_other_processes", "detect_grader", "write_results_json",
-        "shipped_conftest", "pickle_instead_of_tensors", "connect_localhost", "fork_storm",
-        "memory_bomb", "sleep_forever", "huge_file", "kernel_attack_surface",
-        "disk_fill_many_files", "disk_fill_preallocated", "disk_fill_deleted_but_open",
-        "inode_flood", "tmp_fill", "flood_with_the_harness_stopped", "parse_bomb"}
+        "connect_localhost", "fork_storm", "memory_bomb", "sleep_forever", "huge_file",
+        "kernel_attack_surface", "disk_fill_preallocated", "tmp_fill",
+        "flood_with_the_harness_stopped"}
 
 
 @pytest.fixture(scope="module", params=TIERS, ids=[f"{t}-{s}" for t, s in TIERS])
@@ -188,14 +208,18 @@ GRADERS = 2  # grade_split's processes: two submissions are graded at once
 
 
 def test_the_host_loses_at_most_the_quotas_while_grading_and_nothing_after(attack):
-    """Disk: per submission graded at once, the harness's quota plus its measured overshoot, or
-    at worst the grader's backstop at twice the quota (a submission that stops the harness). RAM
-    in tmpfs: the bwrap tier's sized /tmp. Without the quotas, the attacks above would take 320 to
-    400 MiB each. After grading, all of it is back (a few MiB of results.json files aside)."""
+    """Disk: per submission graded at once, the harness's quota plus 32 MiB, or at worst the
+    grader's backstop at twice the quota (a submission that stops the harness); on top of that,
+    what the machine writes in two watch intervals (sandbox.WATCH_S; the harness looks as often),
+    the overshoot a watch that polls allows. Writes share the disk, so that is counted once. RAM in
+    tmpfs: the bwrap tier's sized /tmp. Without the quotas, the attacks above would take 320 MiB
+    to 2 GiB each. After grading, all of it is back (a few MiB of results.json files aside)."""
     disk, shmem = attack["loss"]["worst"]
+    overshoot = attack["loss"]["rate"] * 2 * WATCH_S
     print(f"{attack['tier']}: worst host loss while grading: disk {disk / MiB:.0f} MiB, "
-          f"tmpfs RAM {shmem / MiB:.0f} MiB; after: {attack['loss']['after'][0] / MiB:.0f} MiB")
-    assert disk <= GRADERS * (2 * QUOTA["max_written_mb"] + 32) * MiB, disk / MiB
+          f"tmpfs RAM {shmem / MiB:.0f} MiB; after: {attack['loss']['after'][0] / MiB:.0f} MiB; "
+          f"writes here at {attack['loss']['rate'] / MiB:.0f} MiB/s")
+    assert disk <= GRADERS * (2 * QUOTA["max_written_mb"] + 32) * MiB + overshoot, disk / MiB
     assert shmem <= GRADERS * (QUOTA["tmp_memory_mb"] + 16) * MiB, shmem / MiB
     assert attack["loss"]["after"][0] <= 32 * MiB, attack["loss"]["after"][0] / MiB
 
@@ -216,6 +240,8 @@ def test_shipped_conftest_and_sitecustomize_never_run(attack):
 
 
 def test_pickle_is_never_unpickled(attack):
+    if "pickle_instead_of_tensors" not in attack["table"]:
+        pytest.skip("graded warm only (see COLD)")
     assert not (attack["folder"] / "PICKLE_RAN").exists()
 
 
