@@ -279,12 +279,17 @@ def cases(ref: str, names: list[str], ctx: dict) -> dict:
                     f.write(block)
             """), ACCURACY, "File too large"),
         "kernel_attack_surface": (in_function(ref, ACCURACY_DEF, """
-            import ctypes, platform
+            import ctypes, os, platform
             # what no probe needs and every tier's seccomp filter refuses: each succeeds (a
-            # descriptor, a key, a namespace) where nothing refuses it
+            # descriptor, a key, a namespace, a session) where nothing refuses it
             libc = ctypes.CDLL(None, use_errno=True)
             libc.syscall.restype = ctypes.c_long
             allowed = []
+            child = os.fork()  # a process group's leader may never make a session: a child may
+            if child == 0:
+                os._exit(0 if libc.setsid() >= 0 else 1)
+            if os.waitpid(child, 0)[1] == 0:
+                allowed.append("setsid")
             if libc.unshare(0x10000000) == 0:  # CLONE_NEWUSER: root with every capability inside
                 allowed.append("unshare")
             if platform.machine() == "x86_64":

@@ -152,6 +152,11 @@ def attack(request, tmp_path_factory, reference_source):
     for name, (source, _, _) in table.items():
         (folder / f"{name}.py").write_text(source)
         paths.append(folder / f"{name}.py")
+    # one honest submission last in each grader process (grade_split deals every n-th path): it is
+    # graded by the same worker (and, warm, the same zygote) right after that worker's attacks
+    for i in range(GRADERS):
+        (folder / f"{HONEST}{i}.py").write_text(reference_source)
+        paths.append(folder / f"{HONEST}{i}.py")
     # a submission that ships files beside it: pytest and Python must ignore them all
     for shipped in ("conftest.py", "sitecustomize.py", "usercustomize.py"):
         (folder / shipped).write_text(f"open({str(folder / 'SHIPPED_RAN')!r}, 'w').write('{shipped}')\n")
@@ -205,6 +210,16 @@ def test_attack_gets_exactly_what_it_deserves(attack, name):
 
 
 GRADERS = 2  # grade_split's processes: two submissions are graded at once
+HONEST = "honest_after_the_attacks_"
+
+
+def test_the_next_honest_grading_on_each_worker_is_unaffected(attack):
+    """Whatever the attacks left behind (files, processes, keys, a stopped harness, a full tmp),
+    the reference solution graded next on each worker gets every point."""
+    honest = {name: r for name, r in attack["results"].items() if name.startswith(HONEST)}
+    assert len(honest) == GRADERS
+    for name, results in honest.items():
+        assert results["score"] == CFG.max_points and not _failed(results), (name, _failed(results))
 
 
 def test_the_host_loses_at_most_the_quotas_while_grading_and_nothing_after(attack):
