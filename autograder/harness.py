@@ -123,8 +123,10 @@ def remove_tree(path: str) -> None:
     `shutil.rmtree` recurses once per level, so a submission's tree a few thousand folders deep
     raises RecursionError (which `ignore_errors` does not catch) and is left behind, on disk and
     in the way of the next grading. This walks with directory descriptors instead: no recursion,
-    no path-length limit, at most two descriptors open. What cannot be removed is skipped, and an
-    OSError then names it once the rest is gone. Used by the trusted side too."""
+    no path-length limit, at most two descriptors open. A folder of another filesystem (a mount
+    point: the warm bwrap job binds a Python environment that lives under /tmp back into its fresh
+    /tmp) is never entered. What cannot be removed is skipped, and an OSError then names it once
+    the rest is gone. Used by the trusted side too."""
     import stat
 
     try:
@@ -155,6 +157,9 @@ def remove_tree(path: str) -> None:
                         continue
                     try:
                         if entry.is_dir(follow_symlinks=False):
+                            if key[0] != info.st_dev:
+                                stuck.add(key)  # a mount point: not ours to empty
+                                continue
                             child = entry.name
                             break
                         os.unlink(entry.name, dir_fd=fd)
