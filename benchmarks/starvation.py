@@ -76,6 +76,16 @@ def contended(kit: Path, neighbour: Path, attacker: Path, scratch: Path) -> floa
         thread.join()
 
 
+def _cpu_cgroup() -> str:
+    """This process's cpu cgroup (v1's cpu controller, or v2's single hierarchy): autogroups
+    apply only in the root one."""
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controllers == "" or "cpu" in controllers.split(","):
+            return path
+    return "unknown"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--before", default=None, help="the kit before (default: the last commit "
@@ -90,7 +100,7 @@ def main():
         cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip() + "~1"
     autogroup = Path("/proc/sys/kernel/sched_autogroup_enabled")
     print(f"sched_autogroup_enabled: {autogroup.read_text().strip() if autogroup.exists() else 'absent'}; "
-          f"cpu cgroup: {Path('/proc/self/cgroup').read_text().split()[0]}; {os.cpu_count()} cores")
+          f"cpu cgroup: {_cpu_cgroup()}; {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         old = tmp / "before"
