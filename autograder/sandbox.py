@@ -582,7 +582,12 @@ def clear_keyrings(uid: int) -> None:
         return
     syscall = ctypes.CDLL(None, use_errno=True).syscall
     syscall.restype = ctypes.c_long
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as exc:  # the machine is out of processes: say so, the grading goes on
+        print(f"autograder: could not empty the keyrings of sandbox uid {uid}: {exc}",
+              file=sys.stderr)
+        return
     if pid == 0:  # pragma: no cover - the child only makes raw calls, then exits
         try:
             os.setgroups([])
