@@ -131,11 +131,14 @@ PROCS_EVERY = 5  # ... and, every 5th time (250 ms), the deleted open files of t
 
 class QuotaWatch:
     """The trusted side's backstop for the submission's quota, measured from outside while the
-    sandbox runs. The harness stops a probe at the quota (harness._Quota); a submission that stops
-    or kills the harness first is stopped here, at twice the quota. Counts the work folder beyond
-    what the trusted side wrote, and (where the sandbox has a uid of its own) files its processes
-    deleted but keep open. The bwrap sandbox's /tmp needs no watch from here: it is a tmpfs of
-    fixed size.
+    sandbox runs. The harness stops a probe at the quota (harness._Quota) and removes what it
+    added; a submission that stops or kills the harness first is stopped here, the whole sandbox,
+    at twice the quota. While the harness still runs (where the sandbox has a uid of its own, so
+    that its processes can be told), the backstop waits until four times the quota, so that the
+    harness's own stop, which costs the submission one probe and not all of them, is never
+    pre-empted by a look of this side that came first. Counts the work folder beyond what the
+    trusted side wrote, and (with a uid) files its processes deleted but keep open. The bwrap
+    sandbox's /tmp needs no watch from here: it is a tmpfs of fixed size.
 
     A watch that polls is not a kernel quota: what a submission writes between two looks is past
     it. The work folder is walked every WATCH_S (a fraction of a millisecond for a probe's few
@@ -143,24 +146,62 @@ class QuotaWatch:
     (README, "Per-submission quotas"). The scan of every process for deleted open files costs
     more (a read per process on the machine), so it runs every PROCS_EVERY-th look."""
 
-    FACTOR = 2.0
+    FACTOR = 2.0                  # a harness stopped or gone
+    FACTOR_HARNESS_RUNNING = 4.0  # the harness is up and will stop the probe itself
 
     def __init__(self, work: Path, limits: Limits, uid: int | None):
         self.work, self.uid = work, uid
         self.quota = {"max_written_mb": limits.max_written_mb, "max_files": limits.max_files}
         self.base_bytes, self.base_entries, _ = harness.usage(str(work))
         self.looks, self.deleted = 0, 0
+        self.harness: tuple[int, str] | None = None  # (pid, start time) of the uid's first process
 
     def check(self) -> str:
         """Why the sandbox must be stopped now ("" while it stays within its quota)."""
-        stop = int(self.quota["max_files"] * self.FACTOR) + self.base_entries
+        stop = int(self.quota["max_files"] * self.FACTOR_HARNESS_RUNNING) + self.base_entries
         written, entries, _ = harness.usage(str(self.work), stop_entries=stop)
         written -= self.base_bytes
         if self.uid is not None and self.looks % PROCS_EVERY == 0:
-            self.deleted = harness.open_deleted(_processes_of(self.uid))
+            pids = _processes_of(self.uid)
+            self.deleted = harness.open_deleted(pids)
+            if self.harness is None and pids:
+                self.harness = _oldest(pids)
         self.looks += 1
-        return harness.over_quota(written + self.deleted, entries - self.base_entries, False,
-                                  self.quota, factor=self.FACTOR)
+        entries -= self.base_entries
+        why = harness.over_quota(written + self.deleted, entries, False, self.quota,
+                                 factor=self.FACTOR)
+        if why and self._harness_runs():
+            why = harness.over_quota(written + self.deleted, entries, False, self.quota,
+                                     factor=self.FACTOR_HARNESS_RUNNING)
+        return why
+
+    def _harness_runs(self) -> bool:
+        """Whether the sandbox's harness (its uid's first process, seen by an earlier look) is
+        still there and not stopped. Unknown (no uid, or not seen yet) counts as not running."""
+        if self.harness is None:
+            return False
+        pid, started = self.harness
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return False
+        return fields[19] == started and fields[0] in "RSD"  # not T (stopped), t, Z, X
+
+
+def _oldest(pids: list[int]) -> tuple[int, str] | None:
+    """(pid, start time) of the process started first among `pids`: a sandbox's harness, which
+    every other process of its uid descends from."""
+    found = []
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            found.append((int(fields[19]), pid, fields[19]))
+        except (OSError, IndexError, ValueError):
+            continue
+    if not found:
+        return None
+    _, pid, started = min(found)
+    return pid, started
 
 
 def _limit_resources(limits: Limits):

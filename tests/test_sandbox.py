@@ -116,6 +116,35 @@ def test_a_key_left_in_a_sandbox_uids_keyrings_is_gone_when_the_uid_is_released(
     assert _as_uid(uid, lambda sc: sc(keyctl, search, -4, b"user", b"left-behind", 0)) == (-1, enokey)
 
 
+@needs_root
+def test_the_graders_backstop_leaves_a_running_harness_to_stop_its_probe(tmp_path):
+    """Past twice the quota the grader stops the whole sandbox only when the harness (the uid's
+    first process) is stopped or gone; while it runs, the harness's own stop of one probe comes
+    first, up to four times the quota."""
+    import signal
+    import subprocess
+
+    from autograder.config import Limits
+
+    limits = Limits(max_written_mb=1, max_files=100)
+    with sandbox.claim_uid("bwrap") as uid:
+        harness_like = subprocess.Popen(["sleep", "60"], user=uid, group=uid)
+        try:
+            watch = sandbox.QuotaWatch(tmp_path, limits, uid)
+            assert watch.check() == ""  # the first look finds the harness
+            (tmp_path / "three").write_bytes(b"x" * (3 << 20))
+            assert watch.check() == ""  # 3 MiB: the running harness's to stop
+            os.kill(harness_like.pid, signal.SIGSTOP)
+            assert "more than 2 MiB" in watch.check()
+            os.kill(harness_like.pid, signal.SIGCONT)
+            assert watch.check() == ""
+            (tmp_path / "two").write_bytes(b"x" * (2 << 20))
+            assert "more than 4 MiB" in watch.check()  # 5 MiB: stopped even so
+        finally:
+            harness_like.kill()
+            harness_like.wait()
+
+
 # --- the warm sandbox (autograder/zygote.py): nothing of one submission reaches the next ---------
 
 LEAVE = '''
