@@ -162,8 +162,11 @@ for path in ("/tmp/leak", "/dev/shm/leak", "/var/tmp/leak", "/leak", "/dev/leak"
 left["shm"] = libc.shmget(0x5EED, 4096, 0o1666) >= 0   # IPC_CREAT | 0666: outlives its process
 left["msg"] = libc.msgget(0x5EED, 0o1666) >= 0
 left["sem"] = libc.semget(0x5EED, 1, 0o1666) >= 0
-if os.fork() == 0:  # a daemon holding an abstract unix socket, detached from everything
-    os.setsid()
+if os.fork() == 0:  # a daemon holding an abstract unix socket, detached as far as it may be
+    try:
+        os.setsid()
+    except OSError:
+        pass  # the seccomp filter keeps it in the sandbox's session
     if os.fork() == 0:
         server = socket.socket(socket.AF_UNIX)
         server.bind("\\0autograder-leak")
