@@ -75,12 +75,16 @@ def _processes(field) -> list[int]:
     return pids
 
 
+def _stat(pid) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (which is in parentheses and may
+    contain spaces): [0] the state, [3] the session id, [19] the start time."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rfind(")") + 2:].split()
+
+
 def _in_session(sid: int):
     def test(pid: str) -> bool:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        # fields after the command name, which is in parentheses and may contain spaces
-        fields = stat[stat.rfind(")") + 2:].split()
-        return int(fields[3]) == sid
+        return int(_stat(pid)[3]) == sid
     return test
 
 
@@ -142,8 +146,8 @@ class QuotaWatch:
 
     A watch that polls is not a kernel quota: what a submission writes between two looks is past
     it. The work folder is walked every WATCH_S (a fraction of a millisecond for a probe's few
-    files), so the overshoot is bounded by the machine's write rate times about one interval
-    (README, "Per-submission quotas"). The scan of every process for deleted open files costs
+    files), so the overshoot is the machine's write rate times the time a look takes to come and
+    act, an interval or a few (README, "Per-submission quotas"). The scan of every process for deleted open files costs
     more (a read per process on the machine), so it runs every PROCS_EVERY-th look."""
 
     FACTOR = 2.0                  # a harness stopped or gone
@@ -182,8 +186,8 @@ class QuotaWatch:
             return False
         pid, started = self.harness
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            fields = _stat(pid)
+        except OSError:
             return False
         return fields[19] == started and fields[0] in "RSD"  # not T (stopped), t, Z, X
 
@@ -194,7 +198,7 @@ def _oldest(pids: list[int]) -> tuple[int, str] | None:
     found = []
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat(pid)
             found.append((int(fields[19]), pid, fields[19]))
         except (OSError, IndexError, ValueError):
             continue

@@ -116,6 +116,17 @@ def test_a_key_left_in_a_sandbox_uids_keyrings_is_gone_when_the_uid_is_released(
     assert _as_uid(uid, lambda sc: sc(keyctl, search, -4, b"user", b"left-behind", 0)) == (-1, enokey)
 
 
+def _signal_and_wait(pid: int, sig: int, state: str) -> None:
+    """Send `sig`, then wait until the process shows `state`: a signal is delivered when the
+    process next runs, which on a loaded machine is not at once."""
+    import time
+
+    os.kill(pid, sig)
+    deadline = time.monotonic() + 10
+    while sandbox._stat(pid)[0] != state and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 @needs_root
 def test_the_graders_backstop_leaves_a_running_harness_to_stop_its_probe(tmp_path):
     """Past twice the quota the grader stops the whole sandbox only when the harness (the uid's
@@ -134,9 +145,9 @@ def test_the_graders_backstop_leaves_a_running_harness_to_stop_its_probe(tmp_pat
             assert watch.check() == ""  # the first look finds the harness
             (tmp_path / "three").write_bytes(b"x" * (3 << 20))
             assert watch.check() == ""  # 3 MiB: the running harness's to stop
-            os.kill(harness_like.pid, signal.SIGSTOP)
+            _signal_and_wait(harness_like.pid, signal.SIGSTOP, "T")
             assert "more than 2 MiB" in watch.check()
-            os.kill(harness_like.pid, signal.SIGCONT)
+            _signal_and_wait(harness_like.pid, signal.SIGCONT, "S")
             assert watch.check() == ""
             (tmp_path / "two").write_bytes(b"x" * (2 << 20))
             assert "more than 4 MiB" in watch.check()  # 5 MiB: stopped even so
