@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: setup bwrap demo test release bench bench-venv bench-batch clean
+.PHONY: setup bwrap demo test student-kit release bench bench-venv bench-batch clean
 
 setup: bwrap $(VENV)/.installed
 
@@ -28,6 +28,11 @@ demo: release
 
 test: setup
 	$(PY) -m pytest -q --durations=30
+
+# The student's first install, as the exported kit's README says, in a fresh venv, and every
+# notebook run in it (a few minutes; `make test` runs a fast subset of tests/test_student_kit.py).
+student-kit: setup
+	AUTOGRADER_STUDENT_KIT=1 $(PY) -m pytest -q -s tests/test_student_kit.py
 
 bench: setup
 	$(PY) benchmarks/grade_one.py

@@ -145,10 +145,18 @@ def check(notebook: Path = typer.Argument(..., help="your saved notebook, e.g. 0
     what fails and why, and the points at stake. Hidden checks run only when you are graded."""
     from autograder import check as check_stage
 
+    import contextlib
+    import time
+
+    since = check_stage.process_seconds()
+    started = time.monotonic() - since if since is not None else None
     with _reported():
-        with console.status(f"checking {text.console(notebook.name)} ..."):
+        # a spinner only on a terminal: in a notebook's `!` cell or a log its frames pile up
+        waiting = (console.status(f"checking {text.console(notebook.name)} ...")
+                   if console.is_terminal and not console.is_jupyter else contextlib.nullcontext())
+        with waiting:
             result = check_stage.main(notebook=notebook, assignment_id=assignment, bundle=public,
-                                      config_path=config)
+                                      config_path=config, started=started)
         check_stage.show(console, result, text.console(notebook.name))
 
 

@@ -8,6 +8,8 @@ with that reason) rather than crashing the grader.
 """
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,20 +37,85 @@ class Extraction:
                 return f"line {line - first + 1} of {label}"
         return f"line {line}"
 
+    def enclosing(self, line: int | None) -> str | None:
+        """The function or class (as `Class.method`) whose code holds `line` of the module."""
+        if line is None or self.source is None:
+            return None
+        try:
+            tree = ast.parse(self.source)
+        except (SyntaxError, ValueError):
+            return None
+        path: list[str] = []
+        nodes = tree.body
+        while True:
+            inside = [n for n in nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                      and n.lineno <= line <= (n.end_lineno or n.lineno)]
+            if not inside:
+                return ".".join(path) or None
+            path.append(inside[0].name)
+            nodes = inside[0].body
+
 
 def _nbgrader(cell) -> dict:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return meta if isinstance(meta, dict) else {}
 
 
-def _comment_magics(source: str, grade_id: str, notes: list[str]) -> str:
+def _comment_magics(source: str, label: str, notes: list[str]) -> str:
     lines = []
     for line in source.splitlines():
         if line.lstrip().startswith(("%", "!")):
-            notes.append(f"cell `{grade_id}`: the notebook command `{line.strip()[:60]}` was ignored")
+            notes.append(f"{label}: the notebook command `{line.strip()[:60]}` was ignored")
             line = line.replace(line.lstrip(), "# " + line.lstrip(), 1)
         lines.append(line)
     return "\n".join(lines)
+
+
+def headings(nb) -> dict[str, str]:
+    """grade_id -> the heading a student sees above that cell (the nearest markdown heading before
+    it, without `#` and backticks). Jupyter never shows a grade_id; messages name cells by this."""
+    found, last = {}, None
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.lstrip().startswith("#"):
+                    last = re.sub(r"\s+", " ", line.strip().lstrip("#").replace("`", "")).strip() or last
+        gid = _nbgrader(cell).get("grade_id")
+        if isinstance(gid, str) and last:
+            found[gid] = last
+    return found
+
+
+def cell_label(gid: str, heading: str | None, kind: str = "answer cell") -> str:
+    return f"the {kind} under “{heading}”" if heading else f"the {kind} `{gid}`"
+
+
+def defined_names(source: str) -> set[str] | None:
+    """The names a module defines at its top level (def, class, assignments, imports, for/with
+    targets); None when it does not parse (the syntax error is reported when it is loaded)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    names: set[str] = set()
+
+    def visit(node):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            return  # what a body assigns is local to it
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for statement in tree.body:
+        visit(statement)
+    return names
 
 
 class _Builder:
@@ -93,7 +160,16 @@ def extract(submission: Path, release: Path, assignment_id: str) -> Extraction:
             return Extraction(None, failure="the .py submission is not UTF-8 text")
         b = _Builder()
         b.add(text, submission.name)
-        return Extraction(b.source(), line_map=b.line_map)
+        released, _ = read_notebook(release) if Path(release).suffix == ".ipynb" else (None, None)
+        notes = []
+        if released is not None:  # the names the release's answer cells define are still called
+            heads = headings(released)
+            expected = {_nbgrader(c)["grade_id"]: (cell_label(_nbgrader(c)["grade_id"], heads.get(_nbgrader(c)["grade_id"])),
+                                                   defined_names(c.source) or set())
+                        for c in released.cells if c.cell_type == "code" and _nbgrader(c).get("solution")
+                        and isinstance(_nbgrader(c).get("grade_id"), str)}
+            notes = _missing_names(b.source(), expected, [])
+        return Extraction(b.source(), notes=notes, line_map=b.line_map)
     if submission.suffix != ".ipynb":
         return Extraction(None, failure=f"`{submission.name}` is neither a notebook (.ipynb) "
                                         "nor a Python file (.py)")
@@ -118,31 +194,63 @@ def extract(submission: Path, release: Path, assignment_id: str) -> Extraction:
 
     notes: list[str] = []
     b = _Builder()
+    heads = headings(released)
     solution_ids = [_nbgrader(c).get("grade_id") for c in released.cells
                     if _nbgrader(c).get("solution") and c.cell_type == "code"]
     if solution_ids and not any(g in student for g in solution_ids):
         return Extraction(None, failure=f"none of the answer cells of `{assignment_id}` "
                                         "were found: is this the right notebook?")
+    expected: dict[str, tuple[str, set[str]]] = {}  # answer cell -> (label, the names it defines)
+    absent: list[str] = []
     for cell in released.cells:
         meta = _nbgrader(cell)
         gid = meta.get("grade_id")
         if cell.cell_type != "code" or not gid:
             continue
         theirs = student.get(gid, [])
+        label = cell_label(gid, heads.get(gid), "answer cell" if meta.get("solution") else "read-only cell")
         if meta.get("solution"):
+            expected[gid] = (label, defined_names(cell.source) or set())
             if not theirs:
-                notes.append(f"cell `{gid}` is missing from the notebook; its code was not graded")
+                absent.append(gid)
             if len(theirs) > 1:
-                notes.append(f"cell `{gid}` appears {len(theirs)} times; all copies were run "
+                notes.append(f"{label} appears {len(theirs)} times; all copies were run "
                              "in notebook order, as Jupyter would")
             for i, c in enumerate(theirs):
-                label = f"cell `{gid}`" + (f" (copy {i + 1})" if len(theirs) > 1 else "")
-                b.add(_comment_magics(c.source, gid, notes), label)
+                part = label + (f" (copy {i + 1})" if len(theirs) > 1 else "")
+                b.add(_comment_magics(c.source, part, notes), part)
         elif meta.get("locked"):
             if any(c.source.strip() != cell.source.strip() for c in theirs):
-                notes.append(f"read-only cell `{gid}` was edited; the released version was used")
+                notes.append(f"{label} was edited; the released version was used")
             if gid.startswith(SETUP_PREFIX):
-                b.add(cell.source, f"cell `{gid}` (from the release)")
+                b.add(cell.source, f"{label} (from the release)")
+    notes += _missing_names(b.source(), expected, absent)
+    return Extraction(b.source(), notes=notes, line_map=b.line_map)
+
+
+def _missing_names(source: str, expected: dict[str, tuple[str, set[str]]], absent: list[str]) -> list[str]:
+    """What to say about answer cells that are gone and names the grader calls that the notebook
+    no longer defines (renamed, deleted, or moved into a cell that is not graded)."""
+    have = defined_names(source)
+    notes = []
+    for gid, (label, names) in expected.items():
+        missing = sorted(names - have) if have is not None else []
+        if gid in absent:
+            if names and have is not None and not missing:
+                notes.append(f"{label} is not in the notebook, but what it defines "
+                             f"({', '.join(f'`{n}`' for n in sorted(names))}) is in another answer "
+                             "cell and was graded there")
+            else:
+                notes.append(f"{label} is missing from the notebook; its code was not graded")
+                continue
+        if missing and gid not in absent:
+            shown = ", ".join(f"`{n}`" for n in missing)
+            notes.append(f"the grader calls {shown}, which your notebook does not define: it "
+                         f"belongs in {label}. Was it renamed or deleted? Every check that uses it "
+                         "fails until it is back under that name")
+    return notes
+
+
     return Extraction(b.source(), notes=notes, line_map=b.line_map)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -107,19 +108,42 @@ def _plain_json(obj, depth: int = 0) -> bool:
     return obj is None or isinstance(obj, (str, int, bool))
 
 
+_NO_ATTRIBUTE = re.compile(r"module '(?:submission|__main__)' has no attribute '(\w+)'")
+_NO_NAME = re.compile(r"name '(\w+)' is not defined")
+
+
 def _error_reason(result: dict, extraction: Extraction) -> str:
+    """One sentence a student can act on: what was raised, in which cell, and for the mistakes
+    beginners make most (a stub left as it is, a renamed function, a helper outside the answer
+    cells) what to do about it."""
     kind = result.get("kind")
-    where = extraction.where(result.get("line") if isinstance(result.get("line"), int) else None)
-    where = f" at {where}" if where else ""
+    line = result.get("line") if isinstance(result.get("line"), int) else None
+    where = extraction.where(line)
+    at = f" at {where}" if where else ""
     message = _clean(result.get("message", ""))
     exc_type = _clean(result.get("type", "Exception"), 60)
+    said = f"{exc_type}{at}: {message}" if message else f"{exc_type}{at}"
     if result.get("stage") == "import":
         if kind == "exit":
-            return f"your code stopped the program while it was being loaded{where}: {message}"
-        return f"your code could not be loaded: {exc_type}{where}: {message}"
+            return f"your code stopped the program while it was being loaded{at}: {message}"
+        return f"your code could not be loaded: {said}"
     if kind == "exit":
-        return f"your code stopped the program{where}: {message}"
-    return f"your code raised {exc_type}{where}: {message}"
+        return f"your code stopped the program{at}: {message}"
+    if exc_type == "NotImplementedError" and not message:
+        name = extraction.enclosing(line)
+        what = f"`{name}` is" if name else "this part is"
+        return (f"{what} not written yet: {where or 'its answer cell'} still raises "
+                "NotImplementedError. Replace that line with your code")
+    missing = _NO_ATTRIBUTE.fullmatch(message)
+    if exc_type == "AttributeError" and missing:
+        return (f"your notebook defines no `{missing.group(1)}`, which the grader calls: was it "
+                "renamed, or its answer cell deleted?")
+    unknown = _NO_NAME.fullmatch(message)
+    if exc_type == "NameError" and unknown:
+        return (f"your code raised NameError{at}: `{unknown.group(1)}` is not defined. Only the "
+                "answer cells are graded: if it is defined in another cell of your notebook, move "
+                "it into an answer cell")
+    return f"your code raised {said}"
 
 
 @dataclass

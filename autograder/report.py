@@ -89,7 +89,7 @@ def print_table(console: Console, score: Score, title: str, notes: list[str],
     for t in score.tests:
         mark = "[green]✓[/]" if t.passed else "[red]✗[/]"
         said = f"[dim]{text.console(t.message)}[/]" if t.passed else text.console(t.message)
-        table.add_row(f"{mark} {pretty_name(t.name)}", f"{t.points:g}/{t.max_points:g}", said)
+        table.add_row(f"{mark} {text.console(pretty_name(t.name))}", f"{t.points:g}/{t.max_points:g}", said)
     table.add_section()
     table.add_row("[bold]total[/]", f"[bold]{score.total:g}/{score.max_total:g}[/]", "")
     console.print(table)

@@ -36,8 +36,30 @@ def test_missing_cell_is_reported(tmp_path):
     nb = _nb()
     nb.cells.remove(_cell(nb, "accuracy"))
     ex = extract(_write(tmp_path, nb), RELEASE, "03_network")
-    assert any("`accuracy` is missing" in n for n in ex.notes)
+    assert "the answer cell under “4. Accuracy” is missing from the notebook; its code was not graded" in ex.notes
     assert "def accuracy" not in ex.source
+
+
+def test_a_renamed_function_is_named_with_its_cell(tmp_path):
+    """Jupyter never shows a grade_id: the note names the function and the heading above its cell."""
+    nb = _nb()
+    _cell(nb, "trainer").source = _cell(nb, "trainer").source.replace("def trainer(", "def train(")
+    ex = extract(_write(tmp_path, nb), RELEASE, "03_network")
+    assert ("the grader calls `trainer`, which your notebook does not define: it belongs in the answer "
+            "cell under “3. The training loop”. Was it renamed or deleted? Every check that uses it "
+            "fails until it is back under that name") in ex.notes
+    assert not any("grade" in n and "`trainer`" in n and "id" in n for n in ex.notes)
+
+
+def test_merged_answer_cells_are_not_called_ungraded(tmp_path):
+    """Two answer cells pasted into one: the code was graded, and the note says so."""
+    nb = _nb()
+    accuracy = _cell(nb, "accuracy")
+    _cell(nb, "trainer").source += "\n\n" + accuracy.source
+    nb.cells.remove(accuracy)
+    ex = extract(_write(tmp_path, nb), RELEASE, "03_network")
+    assert ex.notes == ["the answer cell under “4. Accuracy” is not in the notebook, but what it defines "
+                        "(`accuracy`) is in another answer cell and was graded there"]
 
 
 def test_duplicated_cell_runs_both_in_order(tmp_path):
@@ -46,7 +68,7 @@ def test_duplicated_cell_runs_both_in_order(tmp_path):
     dup.source = "def trainer(*args, **kwargs):\n    return [0.0]"
     nb.cells.append(dup)
     ex = extract(_write(tmp_path, nb), RELEASE, "03_network")
-    assert any("`trainer` appears 2 times" in n for n in ex.notes)
+    assert any("the answer cell under “3. The training loop” appears 2 times" in n for n in ex.notes)
     assert ex.source.index("total += loss.item()") < ex.source.index("return [0.0]")
 
 
@@ -54,7 +76,8 @@ def test_altered_setup_cell_is_replaced_by_the_release(tmp_path):
     nb = _nb()
     _cell(nb, "setup_imports").source = "import torch\ntorch.allclose = lambda *a, **k: True"
     ex = extract(_write(tmp_path, nb), RELEASE, "03_network")
-    assert any("`setup_imports` was edited" in n for n in ex.notes)
+    assert any(n.startswith("the read-only cell under") and n.endswith("was edited; the released version was used")
+               for n in ex.notes)
     assert "torch.allclose = " not in ex.source
 
 
@@ -69,7 +92,7 @@ def test_magics_are_commented_out(tmp_path):
 def test_error_lines_map_to_cells():
     ex = extract(ALICE, RELEASE, "03_network")
     line = ex.source.splitlines().index("def trainer(model, criterion, optimizer, dataloader, epochs=5, verbose=False):") + 1
-    assert ex.where(line) == "line 1 of cell `trainer`"
+    assert ex.where(line) == "line 1 of the answer cell under “3. The training loop”"
 
 
 def test_wrong_assignment(tmp_path):

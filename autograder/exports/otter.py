@@ -39,6 +39,10 @@ _NBGRADER_MARK = re.compile(r"^(\s*)#{1,3}\s*(BEGIN|END) SOLUTION\s*$")
 _HIDDEN_TESTS = re.compile(r"^\s*#{1,3}\s*(BEGIN|END) HIDDEN TESTS\s*$")
 
 
+# the cells that tell students to run `autograder check`, and the one that runs it
+CHECK_CELLS = {"checking-your-work", "before-you-submit", "run-check"}
+
+
 def _nbgrader(cell) -> dict:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return meta if isinstance(meta, dict) else {}
@@ -123,12 +127,14 @@ def build(assignment_id: str, solution: Path, tests: dict) -> nbformat.NotebookN
                 continue
             if meta.get("solution"):
                 loose_answers = True
+            elif cell.get("id") in CHECK_CELLS:
+                continue  # `check(...)` from the kit, which otter's students do not install
             elif not str(gid or "").startswith(SETUP_PREFIX):
                 # demos, plots, quick checks: run by students, skipped when otter grades
                 new.metadata["tags"] = [IGNORE_TAG]
             cells.append(new)
         elif cell.cell_type == "markdown":
-            if cell.get("id") == "checking-your-work":
+            if cell.get("id") in CHECK_CELLS:
                 continue  # it tells students to run `autograder check`, which otter's students lack
             cells.append(nbformat.v4.new_markdown_cell(cell.source))
         else:

@@ -7,7 +7,8 @@
     autograder-student.json     what this is: kit version and assignments (the student workflow
                                 template looks for it)
     .github/workflows/student-autograde.yml   the GitHub Classroom workflow template, when present
-    README.md                   how to install and run `autograder check`
+    README.md                   how to install, open the notebooks and run `autograder check`
+    .gitignore                  keeps the venv and build files out of the student's repository
 
 Never copied: tests/ (the hidden suites, the quiz's key, mutants), solutions/, benchmarks/.
 """
@@ -28,19 +29,64 @@ WORKFLOW = Path(".github") / "workflows" / "student-autograde.yml"
 
 README = """# {title}
 
-Your assignments are the notebooks under `assignments/`. Each has a few *public checks*: some of
-the grader's own checks, which you can run on your own machine before you submit.
+Your assignments are the notebooks under `assignments/`. Each has *public checks*: some of the
+grader's own checks, which you run on your own machine before you submit.
+
+## Install (once)
+
+You need Python 3.10 or newer (the kit is tested on 3.11) and about 1.5 GB of disk. The commands
+are for Linux and macOS; on Windows, use WSL 2 (Ubuntu): open its terminal and follow them there.
+From this folder:
 
 ```bash
-python3 -m venv .venv && .venv/bin/pip install .     # once (it brings PyTorch)
+python3 -m venv .venv
+.venv/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu   # PyTorch for the CPU
+.venv/bin/pip install . jupyterlab
+```
+
+The second line gets PyTorch's CPU build (about 200 MB to download). Without it, `pip` takes the
+default build, which brings about 4 GB of CUDA libraries that a laptop without an NVIDIA GPU never
+uses; nothing in these assignments needs a GPU. The third line installs the `autograder` command,
+what the notebooks import (matplotlib among them) and JupyterLab.
+
+## Work on a notebook
+
+```bash
+.venv/bin/jupyter lab assignments/
+```
+
+opens JupyterLab in your browser. Open `03_network/03_network.ipynb` (say), fill in the cells marked
+*YOUR CODE HERE*, and run the check cells under each. Only those answer cells are graded: a helper
+you define in any other cell is not seen by the grader, so keep it in an answer cell.
+
+## Check before you submit
+
+Save the notebook (Ctrl+S), then run its last cell, *Before you submit*, or in a terminal:
+
+```bash
 .venv/bin/autograder check assignments/03_network/03_network.ipynb
 ```
 
-Save the notebook first. From a notebook cell, `!autograder check 03_network.ipynb` does the same
-(with the notebook's folder as the current directory and the kit installed in the notebook's
-Python). `check` prints each public check with its points: what passes, and for what fails, what it
-expected and what it saw. It needs no GPU and takes seconds. The other checks, for most of the
-points, run only when your notebook is graded.
+`check` reads the notebook as saved on disk, as the grader will. It prints each public check with
+its points, what passes, and for what fails, what it expected and what it saw; then self-checks
+(no points) that run your own code on small problems; and the names the grader calls that your
+notebook does not define. It needs no GPU and takes seconds. The other checks, for most of the
+points, run only when your notebook is graded: a clean `check` is a good sign, not a guarantee.
+Only `assignments/<id>/<id>.ipynb` is graded: a copy such as `03_network-Copy1.ipynb` is not.
+
+## Keeping your work in git
+
+`.gitignore` keeps the environment (`.venv/`, several thousand files) and build files out of git,
+so `git add .` stages your notebooks and nothing heavy.
+"""
+
+GITIGNORE = """# The environment and build files stay out of git: commit your notebooks.
+.venv/
+venv/
+build/
+*.egg-info/
+__pycache__/
+.ipynb_checkpoints/
 """
 
 
@@ -94,6 +140,7 @@ def main(*, out: Path, assignment_ids: list[str] | None = None, config_path: Pat
                                              indent=2) + "\n")
         titles = ", ".join(cfg.assignment(a).title for a in ids)
         (out / "README.md").write_text(README.format(title=f"Assignments: {titles}"))
+        (out / ".gitignore").write_text(GITIGNORE)
     except OSError as exc:
         raise UserError(f"cannot write the student kit to {out}: {exc.strerror}") from None
     return out

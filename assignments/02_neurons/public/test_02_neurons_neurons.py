@@ -42,3 +42,33 @@ def test_xor_net_gives_one_score_per_point__catches_wrong_output_shape(probe, p,
     out = ev.tensor("init0.grid", dtype=None, what="the output")
     check(tuple(out.shape) == (n, 1), f"for {n} points XORNet returned shape {tuple(out.shape)}; "
           f"expected ({n}, 1), one raw score per point")
+
+
+def _solved(ev, p, plan):
+    """Per restart: the trained scores of the four XOR points, and whether all four are right."""
+    y = plan.inputs["xor.y"].reshape(-1)
+    results = []
+    for k in range(p.xor.restarts):
+        scores = ev.tensor(f"trained{k}.xor", dtype=None, what="the trained scores").float()
+        check(scores.numel() == 4, f"XORNet gave {scores.numel()} scores for the 4 XOR points")
+        scores = scores.reshape(-1)
+        results.append((scores, torch.equal((scores > 0).float(), y)))
+    return results
+
+
+def test_xor_net_learns_xor__catches_a_network_that_cannot_learn_it(probe, p, plan, measure):
+    """Trained by the course's loop (Adam on binary cross-entropy of raw scores), XORNet scores the
+    four XOR points on the right side of 0 (positive for 1), in at least one of a few restarts."""
+    ev = _xor(probe, p)
+    results = _solved(ev, p, plan)
+    if p.xor.solved.passes(measure("xor.solved", sum(ok for _, ok in results))):
+        return
+    seen = [scores for scores, _ in results]
+    if all(bool((s > 0).all()) and bool((s < 1).all()) for s in seen):
+        fail("every score lies between 0 and 1, so every point is called 1: the output looks "
+             "squashed by a sigmoid; return raw scores (BCEWithLogitsLoss applies the sigmoid)")
+    y = plan.inputs["xor.y"].reshape(-1)
+    best = max(int(((s > 0).float() == y).sum()) for s in seen)
+    fail(f"after training, XORNet gets at most {best} of the 4 XOR points right in "
+         f"{p.xor.restarts} restarts; a network with a hidden non-linearity (and the default "
+         "hidden=8) learns all four")

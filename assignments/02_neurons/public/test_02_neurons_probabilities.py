@@ -36,6 +36,23 @@ def test_softmax_matches_torch__catches_missing_normalisation(probe, plan, p):
         fail(f"softmax(z) for z of shape {tuple(z.shape)}: {_explain_softmax(out, z, -1)}")
 
 
+def test_softmax_uses_the_given_dim__catches_hardcoded_last_dim(probe, plan, p):
+    """softmax(z, dim=1) normalises along dimension 1 of a 3-D tensor."""
+    z = plan.inputs["softmax.z3"]
+    out = _softmax_out(probe, "softmax_dim", z)
+    if not torch.allclose(out, torch.softmax(z, dim=1), atol=p.softmax_atol, rtol=1e-5):
+        fail(f"softmax(z, dim=1) for z of shape {tuple(z.shape)}: {_explain_softmax(out, z, 1)}")
+
+
+def test_softmax_is_stable_for_large_scores__catches_overflow(probe, plan, p):
+    """softmax stays exact for scores near +1000 and -1000, where exp() alone overflows to infinity
+    or underflows to 0."""
+    z = plan.inputs["softmax.large"]
+    out = _softmax_out(probe, "softmax_large", z)
+    if not torch.allclose(out, torch.softmax(z, dim=-1), atol=p.softmax_large_atol, rtol=1e-5):
+        fail(f"softmax of scores around ±1000: {_explain_softmax(out, z, -1)}")
+
+
 def _one_hot(probe, plan, k):
     labels = plan.inputs["one_hot.labels"]
     ev = probe(f"one_hot_{k}", f"one_hot(labels, {k})")
@@ -66,6 +83,18 @@ def test_one_hot_marks_each_label__catches_off_by_one(probe, plan, p):
           "(e.g. add .float())")
 
 
+def test_one_hot_uses_num_classes__catches_width_from_the_labels(probe, plan, p):
+    """The number of columns is num_classes, even when the largest class never appears among the
+    labels."""
+    k = p.one_hot_classes[1]
+    labels, out = _one_hot(probe, plan, k)
+    check(tuple(out.shape) == (len(labels), k), f"one_hot(labels, {k}) for labels up to "
+          f"{labels.max().item()} has shape {tuple(out.shape)}; expected ({len(labels)}, {k}): use "
+          "num_classes, not the largest label, for the width")
+    check(torch.equal(out.float(), F.one_hot(labels, k).float()), f"one_hot(labels, {k}) puts its "
+          "1s in the wrong columns")
+
+
 def test_cross_entropy_matches_torch__catches_missing_log_or_sum(probe, plan, p):
     """cross_entropy(logits, targets) equals F.cross_entropy: the mean over the batch of
     -log softmax(logits)[target]."""
@@ -92,6 +121,23 @@ def test_cross_entropy_matches_torch__catches_missing_log_or_sum(probe, plan, p)
         if abs(got - value) <= 1e-4 * max(1.0, abs(value)):
             fail(f"the loss is {got:.5g}, not {want:.5g}: {why}")
     fail(f"the loss is {got:.5g}; F.cross_entropy gives {want:.5g} for the same logits and targets")
+
+
+def test_cross_entropy_is_differentiable__catches_a_float_or_detached_result(probe, plan, p):
+    """The loss is a tensor connected to the logits, so backward() gives d loss / d logits =
+    (softmax(logits) - one_hot(targets)) / N."""
+    ev = probe("cross_entropy", "cross_entropy")
+    kind = ev.value("type", str)
+    check(kind == "torch.Tensor", f"cross_entropy returned a {kind.rsplit('.', 1)[-1]}; return the "
+          "tensor itself (no .item()), so that backward() can run through it")
+    check(ev.value("requires_grad", bool) and ev.has_tensor("grad"), "the loss is not connected to "
+          "the logits (was it built from .detach(), .item() or numpy?), so backward() cannot "
+          "reach them")
+    logits, targets = plan.inputs["ce.logits"].double(), plan.inputs["ce.targets"]
+    expected = (torch.softmax(logits, dim=1) - F.one_hot(targets, logits.shape[1])) / len(targets)
+    grad = ev.tensor("grad", tuple(logits.shape), what="the gradient").double()
+    check(torch.allclose(grad, expected, atol=1e-5), "backward() through your loss gives the wrong "
+          "gradient for the logits")
 
 
 def test_relu_is_max_of_zero_and_x__catches_min_instead_of_max(probe, plan):

@@ -68,3 +68,22 @@ def test_biases_start_at_zero__catches_default_init(probe, p):
     b = ev.tensor("b0", (p.init_sizes[1],), what="the bias")
     check(bool((b == 0).all()), "the biases do not start at zero: use nn.init.zeros_(layer.bias) "
           "(PyTorch's default initialises them randomly)")
+
+
+def test_weights_are_xavier_normal__catches_default_or_uniform_init(probe, p):
+    """Weights start Xavier-normal: mean 0, standard deviation sqrt(2 / (fan_in + fan_out)), and
+    normally distributed (not uniform)."""
+    ev = probe("init", "Network's initial weights")
+    fan_in, fan_out = p.init_sizes
+    w = ev.tensor("w0", (fan_out, fan_in), what="the weight").double()
+    expected = math.sqrt(2.0 / (fan_in + fan_out))
+    std = w.std().item()
+    rel = abs(std - expected) / expected
+    if rel > p.xavier_std_rel_tol:
+        hint = " (this looks like PyTorch's default initialisation)" if std < 0.7 * expected else ""
+        fail(f"on a {fan_in}->{fan_out} layer the initial weights have standard deviation "
+             f"{std:.4f}; Xavier-normal gives {expected:.4f}{hint}: use nn.init.xavier_normal_")
+    tail = (w.abs() > math.sqrt(3) * expected).double().mean().item()
+    check(tail >= p.xavier_tail_min_fraction, "the initial weights have the right spread but are "
+          "not normally distributed (no values beyond the uniform range): use xavier_normal_, "
+          "not xavier_uniform_")

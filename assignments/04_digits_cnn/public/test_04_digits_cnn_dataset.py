@@ -61,3 +61,16 @@ def test_dataset_labels_balanced__catches_missing_or_out_of_range_classes(probe,
     check(all(counts[d] == p.dataset_n_per_class for d in range(10)),
           f"each digit should appear {p.dataset_n_per_class} times; counts were "
           f"{[counts[d] for d in range(10)]}")
+
+
+def test_dataset_is_deterministic_per_seed(probe):
+    """The same seed gives the same images; another seed gives other images."""
+    ev, datasets = _first(probe, "DigitDataset seeds")
+    a = ev.tensor("ds0.images", dtype=None, what="the images")
+    b = ev.tensor("ds1.images", dtype=None, what="the images of a second dataset with the same seed")
+    c = ev.tensor("ds2.images", dtype=None, what="the images of a dataset with another seed")
+    check(a.shape == b.shape and torch.equal(a, b) and datasets[0].get("labels") == datasets[1].get("labels"),
+          "two datasets with the same seed differ: draw every image from one "
+          "np.random.default_rng(seed), not from global or unseeded randomness")
+    check(a.shape != c.shape or not torch.equal(a, c), "datasets with different seeds are identical: "
+          "pass the seed to np.random.default_rng")

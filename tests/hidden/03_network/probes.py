@@ -115,12 +115,17 @@ def describe_losses(losses) -> dict:
     return {"returned_type": _type(losses), "losses": items}
 
 
+def _state(inputs, prefix: str, model) -> dict:
+    """The judge's starting weights for `model`, read key by key (a probe reads only what it needs,
+    so the public bundle ships only that: see autograder/public.py)."""
+    return {k: inputs[prefix + k] for k in model.state_dict()}
+
+
 def replay(student, args, inputs, device):
     kind = args["kind"]
     model = replay_model(kind)
     prefix = f"{kind}.state."
-    model.load_state_dict({k.removeprefix(prefix): v for k, v in inputs.items()
-                           if k.startswith(prefix)})
+    model.load_state_dict(_state(inputs, prefix, model))
     model = model.to(device)
     model.eval()  # the trainer must switch it to training mode itself
     loader = DataLoader(TensorDataset(inputs[f"{kind}.x"], inputs[f"{kind}.y"]),
@@ -136,8 +141,7 @@ def accuracy_model() -> nn.Module:
 
 def accuracy(student, args, inputs, device):
     model = accuracy_model()
-    model.load_state_dict({k.removeprefix("state."): v for k, v in inputs.items()
-                           if k.startswith("state.")})
+    model.load_state_dict(_state(inputs, "state.", model))
     model = model.to(device)
     model.train()  # accuracy() must switch to evaluation mode itself
     calls = []
