@@ -7,7 +7,7 @@ that bundle and never run here. There is no sandbox: this is the student's own m
 own code. The probes still run in a child process with the config's time limits, so an infinite
 loop is cut and reported like in grading, and the judge still reads only what the probes wrote.
 
-From a notebook cell: save the notebook, then `!autograder check 03_network.ipynb`, or
+From a notebook cell (the released notebooks end with one): save the notebook, then
 `from autograder.check import check; check("03_network.ipynb")`.
 """
 from __future__ import annotations

@@ -122,6 +122,21 @@ def test_the_common_trainer_bugs_are_caught_before_grading(name):
         assert any("optimizer.zero_grad()" in t.message for t in failed)
 
 
+def test_a_dataset_that_draws_one_image_per_digit_fails_a_self_check(tmp_path):
+    """A new generator for every image draws every image of a digit alike: the notebook then reaches
+    10% accuracy, and `check` says why before any training."""
+    source = _reference("04_digits_cnn")
+    find = "make_digit_image(digit, rng) for digit in self.labels"
+    assert source.count(find) == 1
+    notebook = tmp_path / "04_digits_cnn.py"
+    notebook.write_text(source.replace(find, "make_digit_image(digit, np.random.default_rng(seed)) "
+                                             "for digit in self.labels"))
+    result = check_main(notebook=notebook, assignment_id="04_digits_cnn")
+    failed = {t.name: t.message for t in result.selfchecks.tests if not t.passed}
+    assert list(failed) == ["test_images_of_one_digit_differ__catches_one_generator_per_image"], failed
+    assert "is the same image" in next(iter(failed.values()))
+
+
 def test_a_renamed_trainer_is_named_by_check(tmp_path):
     notebook = tmp_path / "03_network.py"
     notebook.write_text(_reference("03_network").replace("def trainer(", "def train("))

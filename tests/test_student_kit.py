@@ -54,7 +54,9 @@ def filled(aid: str, release: Path) -> nbformat.NotebookNode:
 
 def _execute(nb, folder: Path) -> str:
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    # print() arrives as a stream; rich (check's table) as display data with a text/plain form
+    return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for c in nb.cells
+                   if c.cell_type == "code" for o in c.get("outputs", []))
 
 
 def test_the_readme_says_how_to_install_open_and_check(kit):
