@@ -140,7 +140,7 @@ VALUE_ERROR = {"test_unknown_activation_raises_valueerror"}
     ("syntax_error", ALL, "could not be loaded: SyntaxError at line"),
     ("raises_at_import", ALL, "RuntimeError at line"),
     ("exits_at_import", ALL, "sys.exit(0) was called"),
-    ("missing_accuracy", ACCURACY, "has no attribute 'accuracy'"),
+    ("missing_accuracy", ACCURACY, "your notebook defines no `accuracy`, which the grader calls"),
     ("infinite_loop", ACCURACY, "did not finish within 3 s"),
     ("os_exit_in_trainer", starts(ALL, "test_trainer", "test_training", "test_heldout"), "os._exit()"),
     ("nan_forward", FORWARD | FITS | VALUE_ERROR, "NaN"),

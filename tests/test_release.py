@@ -79,3 +79,34 @@ def test_public_checks_are_fresh(aid):
     folder = public.folder(ROOT, aid)
     on_disk = {p.name: p.read_bytes() for p in folder.iterdir()} if folder.exists() else {}
     assert built == on_disk, f"assignments/{aid}/public is stale: run `autograder release {aid}`"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=IDS)
+def test_check_cells_say_which_condition_failed(solution):
+    """A read-only check cell tests one condition per `assert`, each with a message: never a bare
+    `AssertionError:` after several conditions joined by `and`."""
+    import ast
+
+    nb = json.loads(_release(solution).read_text())
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if cell["cell_type"] != "code" or meta.get("solution"):
+            continue
+        source = "".join(cell["source"])
+        tree = ast.parse("\n".join("pass" if line.lstrip().startswith(("%", "!")) else line
+                                   for line in source.splitlines()))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assert):
+                assert node.msg is not None, f"{meta.get('grade_id')}: `{ast.unparse(node)}` has no message"
+                assert not (isinstance(node.test, ast.BoolOp) and isinstance(node.test.op, ast.And)), \
+                    f"{meta.get('grade_id')}: `{ast.unparse(node.test)}` joins conditions with `and`"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=IDS)
+def test_every_notebook_ends_with_its_check_cell(solution):
+    """`check` through the kernel's own Python: no PATH or activated venv needed."""
+    nb = json.loads(_release(solution).read_text())
+    last = nb["cells"][-1]
+    assert last["cell_type"] == "code" and last.get("id") == "run-check"
+    assert "".join(last["source"]) == f'from autograder.check import check\n\ncheck("{solution.name}")'
+    assert not any("!autograder" in "".join(c["source"]) for c in nb["cells"])

@@ -35,8 +35,10 @@ grader's own checks, which you run on your own machine before you submit.
 ## Install (once)
 
 You need Python 3.10 or newer (the kit is tested on 3.11) and about 1.5 GB of disk. The commands
-are for Linux and macOS; on Windows, use WSL 2 (Ubuntu): open its terminal and follow them there.
-From this folder:
+are for Linux, where the kit is tested. On Windows, use WSL 2 (Ubuntu): open its terminal and follow
+them there. On macOS the same commands should work (PyTorch's macOS build is CPU-only already), but
+the kit is not tested there: if `check` fails, the notebooks still run, and your work is graded on
+the course's machines. From this folder:
 
 ```bash
 python3 -m venv .venv
