@@ -141,7 +141,7 @@ def _readable(notebook: Path) -> None:
                     + hint)
 
 
-def _file_notes(notebook: Path, aid: str, acfg, cfg, meta: dict, extraction) -> list[str]:
+def _file_notes(notebook: Path, aid: str, acfg, cfg, meta: dict, inferred: bool) -> list[str]:
     """Warnings about the file itself: the wrong file, or one not saved since it was released."""
     notes = []
     if notebook.stem != Path(acfg.notebook).stem:
@@ -150,7 +150,8 @@ def _file_notes(notebook: Path, aid: str, acfg, cfg, meta: dict, extraction) -> 
                      "before you submit")
     by_name = next((a for a in cfg.assignments if notebook.stem.startswith(a)), None)
     if by_name and by_name != aid:
-        notes.append(f"this notebook is {aid} (its metadata says so), but its file is named like "
+        why = "its metadata says so" if inferred else "--assignment says so"
+        notes.append(f"this notebook is {aid} ({why}), but its file is named like "
                      f"{by_name}: submitted as {notebook.name}, it would be graded as {by_name}")
     stubs = meta.get("stubs") or {}
     if stubs and notebook.suffix == ".ipynb":
@@ -197,7 +198,7 @@ def main(*, notebook: Path, assignment_id: str | None = None, bundle: Path | Non
                 "the grader can read it")
         return CheckResult(aid, empty, total, [f"{aid} has no public checks: {worth} are checked "
                                                f"when your notebook is graded; {read}"]
-                           + _file_notes(notebook, aid, acfg, cfg, {}, extraction) + extraction.notes,
+                           + _file_notes(notebook, aid, acfg, cfg, {}, assignment_id is None) + extraction.notes,
                            extraction.failure, time.monotonic() - start)
     folder = find_bundle(root, aid, notebook, bundle)
     meta, plan = public.load_plan(folder)
@@ -225,7 +226,7 @@ def main(*, notebook: Path, assignment_id: str | None = None, bundle: Path | Non
     graded = score.score(outcomes, public_specs)
     hints = score.score(outcomes, {n: TestSpec(points=0, group="self-check", public=True)
                                    for n in collector.result.outcomes if n not in public_specs})
-    notes = _file_notes(notebook, aid, acfg, cfg, meta, extraction) + extraction.notes + run.notes
+    notes = _file_notes(notebook, aid, acfg, cfg, meta, assignment_id is None) + extraction.notes + run.notes
     return CheckResult(aid, graded, total - graded.max_total, notes, extraction.failure,
                        time.monotonic() - start, hints)
 
