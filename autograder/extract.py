@@ -118,6 +118,24 @@ def defined_names(source: str) -> set[str] | None:
     return names
 
 
+def called_names(source: str) -> set[str]:
+    """What a released answer cell offers the grader: the functions and classes it defines and the
+    names it assigns at its top level (the quiz's ANSWERS). Not its imports: a student may import
+    otherwise, and the grader calls nothing it imports."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
 class _Builder:
     def __init__(self):
         self.parts: list[str] = []
@@ -164,10 +182,9 @@ def extract(submission: Path, release: Path, assignment_id: str) -> Extraction:
         notes = []
         if released is not None:  # the names the release's answer cells define are still called
             heads = headings(released)
-            expected = {_nbgrader(c)["grade_id"]: (cell_label(_nbgrader(c)["grade_id"], heads.get(_nbgrader(c)["grade_id"])),
-                                                   defined_names(c.source) or set())
-                        for c in released.cells if c.cell_type == "code" and _nbgrader(c).get("solution")
-                        and isinstance(_nbgrader(c).get("grade_id"), str)}
+            expected = {gid: (cell_label(gid, heads.get(gid)), called_names(c.source))
+                        for c in released.cells for gid in [_nbgrader(c).get("grade_id")]
+                        if c.cell_type == "code" and _nbgrader(c).get("solution") and isinstance(gid, str)}
             notes = _missing_names(b.source(), expected, [])
         return Extraction(b.source(), notes=notes, line_map=b.line_map)
     if submission.suffix != ".ipynb":
@@ -210,7 +227,7 @@ def extract(submission: Path, release: Path, assignment_id: str) -> Extraction:
         theirs = student.get(gid, [])
         label = cell_label(gid, heads.get(gid), "answer cell" if meta.get("solution") else "read-only cell")
         if meta.get("solution"):
-            expected[gid] = (label, defined_names(cell.source) or set())
+            expected[gid] = (label, called_names(cell.source))
             if not theirs:
                 absent.append(gid)
             if len(theirs) > 1:
@@ -243,15 +260,12 @@ def _missing_names(source: str, expected: dict[str, tuple[str, set[str]]], absen
             else:
                 notes.append(f"{label} is missing from the notebook; its code was not graded")
                 continue
-        if missing and gid not in absent:
+        if missing:  # an absent cell got here only with nothing missing
             shown = ", ".join(f"`{n}`" for n in missing)
             notes.append(f"the grader calls {shown}, which your notebook does not define: it "
                          f"belongs in {label}. Was it renamed or deleted? Every check that uses it "
                          "fails until it is back under that name")
     return notes
-
-
-    return Extraction(b.source(), notes=notes, line_map=b.line_map)
 
 
 def setup_source(notebook: Path) -> str:
