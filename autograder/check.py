@@ -22,7 +22,7 @@ import pytest
 from rich.console import Console
 from rich.markup import escape
 
-from autograder import public, report, score
+from autograder import public, report, score, text
 from autograder.config import CONFIG_NAME, TestSpec, load_config, release_path, repo_root
 from autograder.errors import UserError
 from autograder.extract import extract
@@ -121,15 +121,16 @@ def process_seconds() -> float | None:
         return None
 
 
-def _readable(notebook: Path) -> None:
-    """A notebook that is not JSON is one clear message, before anything else looks at it."""
+def _readable(notebook: Path):
+    """The parsed notebook (None for a .py file); one that is not JSON is one clear message,
+    before anything else looks at it."""
     from autograder.extract import read_notebook
 
     if notebook.suffix != ".ipynb":
-        return
+        return None
     nb, problem = read_notebook(notebook)
     if nb is not None:
-        return
+        return nb
     raw = notebook.read_bytes()[:5_000_000]
     conflict = any(marker in raw for marker in (b"\n<<<<<<< ", b"\n=======\n", b"\n>>>>>>> "))
     hint = (" It holds git's conflict markers (<<<<<<<, =======, >>>>>>>): a merge left two versions "
@@ -141,7 +142,7 @@ def _readable(notebook: Path) -> None:
                     + hint)
 
 
-def _file_notes(notebook: Path, aid: str, acfg, cfg, meta: dict, inferred: bool) -> list[str]:
+def _file_notes(notebook: Path, nb, aid: str, acfg, cfg, meta: dict, inferred: bool) -> list[str]:
     """Warnings about the file itself: the wrong file, or one not saved since it was released."""
     notes = []
     if notebook.stem != Path(acfg.notebook).stem:
@@ -154,11 +155,10 @@ def _file_notes(notebook: Path, aid: str, acfg, cfg, meta: dict, inferred: bool)
         notes.append(f"this notebook is {aid} ({why}), but its file is named like "
                      f"{by_name}: submitted as {notebook.name}, it would be graded as {by_name}")
     stubs = meta.get("stubs") or {}
-    if stubs and notebook.suffix == ".ipynb":
-        from autograder.extract import _nbgrader, read_notebook
+    if stubs and nb is not None:
+        from autograder.extract import _nbgrader  # tolerates metadata a student mangled
 
-        nb, _ = read_notebook(notebook)
-        answers = {_nbgrader(c).get("grade_id"): c.source for c in nb.cells} if nb else {}
+        answers = {_nbgrader(c).get("grade_id"): c.source for c in nb.cells}
         if all(public.digest(answers.get(g, "")) == d for g, d in stubs.items()):
             notes.insert(0, f"every answer cell of {notebook.name} on disk is still as released: did "
                             "you save the notebook (Ctrl+S) before running check?")
@@ -176,7 +176,7 @@ def main(*, notebook: Path, assignment_id: str | None = None, bundle: Path | Non
     if not notebook.is_file():
         raise UserError(f"notebook not found: {notebook}" if not notebook.exists()
                         else f"{notebook} is not a file: give your notebook")
-    _readable(notebook)
+    nb = _readable(notebook)
     root = course_root(notebook) if config_path is None else repo_root()
     config_path = Path(config_path) if config_path else root / CONFIG_NAME
     if not config_path.is_file():
@@ -198,7 +198,7 @@ def main(*, notebook: Path, assignment_id: str | None = None, bundle: Path | Non
                 "the grader can read it")
         return CheckResult(aid, empty, total, [f"{aid} has no public checks: {worth} are checked "
                                                f"when your notebook is graded; {read}"]
-                           + _file_notes(notebook, aid, acfg, cfg, {}, assignment_id is None) + extraction.notes,
+                           + _file_notes(notebook, nb, aid, acfg, cfg, {}, assignment_id is None) + extraction.notes,
                            extraction.failure, time.monotonic() - start)
     folder = find_bundle(root, aid, notebook, bundle)
     meta, plan = public.load_plan(folder)
@@ -226,7 +226,7 @@ def main(*, notebook: Path, assignment_id: str | None = None, bundle: Path | Non
     graded = score.score(outcomes, public_specs)
     hints = score.score(outcomes, {n: TestSpec(points=0, group="self-check", public=True)
                                    for n in collector.result.outcomes if n not in public_specs})
-    notes = _file_notes(notebook, aid, acfg, cfg, meta, assignment_id is None) + extraction.notes + run.notes
+    notes = _file_notes(notebook, nb, aid, acfg, cfg, meta, assignment_id is None) + extraction.notes + run.notes
     return CheckResult(aid, graded, total - graded.max_total, notes, extraction.failure,
                        time.monotonic() - start, hints)
 
@@ -234,9 +234,11 @@ def main(*, notebook: Path, assignment_id: str | None = None, bundle: Path | Non
 def show(console: Console, result: CheckResult, name: str) -> None:
     if result.score.tests:
         report.print_table(console, result.score, f"{name}: public checks of {result.assignment_id}",
-                           [] if result.selfchecks.tests else result.notes, result.failure)
+                           [], result.failure)
         if result.selfchecks.tests:
             _show_selfchecks(console, result)
+        for n in text.cap_notes(result.notes):
+            console.print(f"[yellow]note:[/] {text.console(n)}")
         failed = sum(not t.passed for t in result.score.tests)
         hints = result.selfchecks.tests
         wrong = sum(not t.passed for t in hints)
@@ -254,7 +256,6 @@ def show(console: Console, result: CheckResult, name: str) -> None:
 def _show_selfchecks(console: Console, result: CheckResult) -> None:
     from rich.table import Table
 
-    from autograder import text
     from autograder.report import pretty_name
 
     table = Table(title="self-checks (no points): your own code on small problems",
@@ -266,8 +267,6 @@ def _show_selfchecks(console: Console, result: CheckResult) -> None:
         table.add_row(f"{mark} {text.console(pretty_name(t.name))}",
                       f"[dim]{text.console(t.message)}[/]" if t.passed else text.console(t.message))
     console.print(table)
-    for n in text.cap_notes(result.notes):
-        console.print(f"[yellow]note:[/] {text.console(n)}")
 
 
 def check(notebook: str | Path, assignment: str | None = None) -> CheckResult | None:

@@ -201,8 +201,9 @@ def _inputs_read(root: Path, aid: str, notebook: str, probes_file: Path, plan: P
     return set(plan.inputs) if reads.everything else reads.read & set(plan.inputs)
 
 
-def build(root: Path, cfg: GradingConfig, aid: str) -> dict[str, bytes]:
-    """The public bundle's files, {name: bytes}; empty when the assignment has no public check."""
+def build(root: Path, cfg: GradingConfig, aid: str, released=None) -> dict[str, bytes]:
+    """The public bundle's files, {name: bytes}; empty when the assignment has no public check.
+    `released`: the released notebook, when the caller has just rendered it (else rendered here)."""
     acfg = cfg.assignment(aid)
     wanted_full = public_names(cfg, aid)
     if not wanted_full:
@@ -244,7 +245,7 @@ def build(root: Path, cfg: GradingConfig, aid: str) -> dict[str, bytes]:
     meta = {"assignment": aid, "seed": acfg.seed, "uses_torch": plan.uses_torch, "probes": specs,
             "checks": sorted(wanted_full), "selfchecks": selfchecks,
             # what `check` tells a notebook left as released (not saved?) by
-            "stubs": stub_digests(_released(root, aid, acfg.notebook)),
+            "stubs": stub_digests(released if released is not None else _released(root, aid, acfg.notebook)),
             # a student's config lists only the public checks; this says what the rest are worth
             "total_points": sum(t.points for t in acfg.tests.values())}
     files[PLAN_FILE] = (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode()
@@ -283,9 +284,10 @@ def folder(root: Path, aid: str) -> Path:
     return root / "assignments" / aid / "public"
 
 
-def write(root: Path, cfg: GradingConfig, aid: str, target: Path | None = None) -> Path | None:
+def write(root: Path, cfg: GradingConfig, aid: str, target: Path | None = None,
+          released=None) -> Path | None:
     """Write the bundle (replacing any earlier one). Returns its folder, or None if it has none."""
-    files = build(root, cfg, aid)
+    files = build(root, cfg, aid, released)
     target = target or folder(root, aid)
     if target.exists():
         shutil.rmtree(target)

@@ -69,5 +69,6 @@ def main(*, assignment_id: str, config: GradingConfig | None = None, root: Path 
     target = (out_dir / notebook) if out_dir else release_path(root, assignment_id, notebook)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
-    public.write(root, cfg, assignment_id, target.parent / "public")
+    public.write(root, cfg, assignment_id, target.parent / "public",
+                 released=nbformat.reads(text, as_version=4))
     return target
