@@ -122,9 +122,9 @@ def test_the_common_trainer_bugs_are_caught_before_grading(name):
         assert any("optimizer.zero_grad()" in t.message for t in failed)
 
 
-def test_a_dataset_that_draws_one_image_per_digit_fails_a_self_check(tmp_path):
+def test_a_dataset_that_draws_one_image_per_digit_fails_a_public_check(tmp_path):
     """A new generator for every image draws every image of a digit alike: the notebook then reaches
-    10% accuracy, and `check` says why before any training."""
+    10% accuracy, the grader takes the dataset's point, and `check` says why before any training."""
     source = _reference("04_digits_cnn")
     find = "make_digit_image(digit, rng) for digit in self.labels"
     assert source.count(find) == 1
@@ -132,8 +132,8 @@ def test_a_dataset_that_draws_one_image_per_digit_fails_a_self_check(tmp_path):
     notebook.write_text(source.replace(find, "make_digit_image(digit, np.random.default_rng(seed)) "
                                              "for digit in self.labels"))
     result = check_main(notebook=notebook, assignment_id="04_digits_cnn")
-    failed = {t.name: t.message for t in result.selfchecks.tests if not t.passed}
-    assert list(failed) == ["test_images_of_one_digit_differ__catches_one_generator_per_image"], failed
+    failed = {t.name: t.message for t in [*result.score.tests, *result.selfchecks.tests] if not t.passed}
+    assert list(failed) == ["test_dataset_is_deterministic_per_seed"], failed
     assert "is the same image" in next(iter(failed.values()))
 
 

@@ -64,7 +64,8 @@ def test_dataset_labels_balanced__catches_missing_or_out_of_range_classes(probe,
 
 
 def test_dataset_is_deterministic_per_seed(probe):
-    """The same seed gives the same images; another seed gives other images."""
+    """One generator per dataset: the same seed gives the same images, another seed other images,
+    and two images of one digit are different drawings."""
     ev, datasets = _first(probe, "DigitDataset seeds")
     a = ev.tensor("ds0.images", dtype=None, what="the images")
     b = ev.tensor("ds1.images", dtype=None, what="the images of a second dataset with the same seed")
@@ -74,3 +75,16 @@ def test_dataset_is_deterministic_per_seed(probe):
           "np.random.default_rng(seed), not from global or unseeded randomness")
     check(a.shape != c.shape or not torch.equal(a, c), "datasets with different seeds are identical: "
           "pass the seed to np.random.default_rng")
+    same = _digits_drawn_alike(a, datasets[0].get("labels") or [])
+    check(not same, f"every image of digit {same[0] if same else ''} is the same image: a new "
+          "generator for each image draws the same digit every time. Make one "
+          "np.random.default_rng(seed) in __init__ and draw all the images from it")
+
+
+def _digits_drawn_alike(images, labels) -> list:
+    """The digits whose images (two or more) are all byte for byte the same."""
+    by_digit: dict = {}
+    for image, label in zip(images, labels):
+        by_digit.setdefault(label, []).append(image)
+    return sorted(d for d, drawn in by_digit.items() if d is not None and len(drawn) > 1
+                  and all(torch.equal(drawn[0], other) for other in drawn[1:]))
