@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
 import torch
 
 from autograder import extract, judge, probe, report, score  # noqa: F401  (the stages, in order)
@@ -52,7 +51,7 @@ class GradeResult:
 
 
 def infer_assignment(submission: Path, cfg: GradingConfig) -> str:
-    from autograder.extract import MAX_SUBMISSION_BYTES
+    from autograder.extract import MAX_SUBMISSION_BYTES, read_notebook
 
     try:  # no parse before the size check: a huge notebook is graded (and fails) once an id is known
         small = submission.stat().st_size <= MAX_SUBMISSION_BYTES
@@ -60,7 +59,8 @@ def infer_assignment(submission: Path, cfg: GradingConfig) -> str:
         small = False
     if submission.suffix == ".ipynb" and small:
         try:
-            meta = nbformat.read(submission, as_version=4).metadata.get("autograder", {})
+            nb, _ = read_notebook(submission)
+            meta = nb.metadata.get("autograder", {}) if nb is not None else {}
             claimed = meta.get("assignment") if isinstance(meta, dict) else None
             if claimed in cfg.assignments:
                 return claimed
