@@ -111,15 +111,27 @@ def test_the_readme_states_which_share_of_the_mutants_check_catches(aid):
     assert _coverage_in_readme()[aid] == (found, len(names))
 
 
-@pytest.mark.parametrize("name", ["no_zero_grad", "no_step", "graph_kept_alive", "no_eval_in_accuracy"])
+@pytest.mark.parametrize("name", ["no_zero_grad", "no_step", "graph_kept_alive", "no_eval_in_accuracy",
+                                  "sum_not_mean", "no_train_mode", "reshaped_targets"])
 def test_the_common_trainer_bugs_are_caught_before_grading(name):
     """03's trainer is checked against the judge's reference loop only when graded; the self-checks
-    still catch its plainest bugs from the student's own code."""
+    still catch its bugs from the student's own code, and the later ones name the bug as the grader
+    does."""
     result = checked("03_network", name)
     failed = [t for t in result.selfchecks.tests if not t.passed]
     assert failed, [t.message for t in result.selfchecks.tests]
-    if name == "no_zero_grad":
-        assert any("optimizer.zero_grad()" in t.message for t in failed)
+    said = {"no_zero_grad": "optimizer.zero_grad()", "sum_not_mean": MUTANTS["03_network"][name]["message"],
+            "no_train_mode": "call model.train()", "reshaped_targets": "the targets are reshaped"}
+    if name in said:
+        assert any(said[name] in t.message for t in failed), [t.message for t in failed]
+
+
+@pytest.mark.parametrize("name", ["sigmoid_on_output", "relu_as_min"])
+def test_a_wrong_forward_pass_is_named_before_grading(name):
+    """The graded forward checks recompute the network with the judge's reference forward pass,
+    which stays hidden; the self-checks compare what flows between the student's own layers."""
+    failed = [t.message for t in checked("03_network", name).selfchecks.tests if not t.passed]
+    assert failed and all(MUTANTS["03_network"][name]["message"] in m for m in failed), failed
 
 
 def test_a_dataset_that_draws_one_image_per_digit_fails_a_public_check(tmp_path):

@@ -61,6 +61,21 @@ def init(student, args, inputs, device):
     return {}, _weights(model, "")
 
 
+def _watch_layers(model, prefix: str, tensors: dict) -> list:
+    """Forward hooks that keep what flows into and out of each layer on its first call, so that a
+    student's `check` can compare the network's output with its own last layer's, and each layer's
+    input with the activation of the layer before, without the judge's reference forward pass."""
+    handles = []
+    for j, layer in enumerate(_layers(model)):
+        def keep(module, args, out, j=j):
+            if args and isinstance(args[0], torch.Tensor) and isinstance(out, torch.Tensor):
+                tensors.setdefault(f"{prefix}in{j}", args[0].detach().clone())
+                tensors.setdefault(f"{prefix}z{j}", out.detach().clone())
+        if isinstance(layer, nn.Module):
+            handles.append(layer.register_forward_hook(keep))
+    return handles
+
+
 def forward(student, args, inputs, device):
     x = inputs["forward.x"].to(device)
     tensors = {}
@@ -71,8 +86,11 @@ def forward(student, args, inputs, device):
         else:
             model = student.Network(list(args["sizes"]), activation=activation)
         model = model.to(device)
+        handles = _watch_layers(model, f"{activation}.", tensors)
         with torch.no_grad():
             out = _as_tensor(model(x), "forward")
+        for handle in handles:
+            handle.remove()
         tensors[f"{activation}.out"] = out
         tensors.update(_weights(model, f"{activation}."))
     return {}, tensors
@@ -131,8 +149,20 @@ def replay(student, args, inputs, device):
     loader = DataLoader(TensorDataset(inputs[f"{kind}.x"], inputs[f"{kind}.y"]),
                         batch_size=args["batch_size"], shuffle=False)
     optimizer = torch.optim.SGD(model.parameters(), lr=args["lr"], momentum=args["momentum"])
-    losses = student.trainer(model, replay_criterion(kind), optimizer, loader, epochs=args["epochs"])
-    return describe_losses(losses), dict(model.state_dict())
+    criterion = replay_criterion(kind)
+    calls = []  # what the criterion was handed and gave back, for the self-checks: worth no points
+    criterion.register_forward_hook(lambda m, a, out: calls.append(_criterion_call(a, out))
+                                    if len(calls) < 1000 else None)
+    losses = student.trainer(model, criterion, optimizer, loader, epochs=args["epochs"])
+    return {**describe_losses(losses), "criterion_calls": calls}, dict(model.state_dict())
+
+
+def _criterion_call(args, out) -> dict:
+    try:
+        loss = float(out.detach())
+    except Exception:
+        loss = None
+    return {"shapes": [list(getattr(t, "shape", ())) for t in args[:2]], "loss": loss}
 
 
 def accuracy_model() -> nn.Module:
