@@ -3,15 +3,18 @@
 Trusted code. Every expected value is computed here, in float64 where arithmetic is involved, from the
 same inputs the probes were given.
 """
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 from autograder.config import GradingConfig
+from autograder.judge import load_probes
 from autograder.probe import Plan, ProbeSpec
 
 AID = "01_tensors"
+probes = load_probes(Path(__file__).parent)
 FUNCTIONS = ["random_pair", "shape_and_ndim", "as_float32", "broadcast", "mean_and_sum",
              "first_row_and_column", "to_numpy", "share_from_numpy", "copy_from_numpy",
              "pick_device", "to_device", "loss_and_gradients", "gradient_descent", "sgd_descent"]
@@ -59,27 +62,19 @@ def mse(X, y, w, b):
     return ((X @ w + b - y) ** 2).mean()
 
 
+def _regression(plan: Plan):
+    return (plan.inputs[f"grad.{k}"].double() for k in ("X", "y", "w0", "b0"))
+
+
 def gradients(plan: Plan):
-    """d loss / d w and d loss / d b at (w0, b0), by calculus: 2/N X^T r and 2/N sum(r)."""
-    X, y, w, b = (plan.inputs[f"grad.{k}"].double() for k in ("X", "y", "w0", "b0"))
-    r = X @ w + b - y
-    return float(mse(X, y, w, b)), 2 / len(X) * X.T @ r, 2 / len(X) * r.sum()
+    """d loss / d w and d loss / d b at (w0, b0), by calculus (probes.calculus_gradients)."""
+    return probes.calculus_gradients(*_regression(plan))
 
 
 def descent(plan: Plan, lr: float, steps: int, bug: str | None = None):
-    """Gradient descent as the contract defines it (float64), or with one named bug, for diagnosis:
-    `no_reset` lets gradients accumulate over steps, `ascent` climbs instead of descending."""
-    X, y, w, b = (plan.inputs[f"grad.{k}"].double() for k in ("X", "y", "w0", "b0"))
-    acc_w, acc_b = torch.zeros_like(w), torch.zeros_like(b)
-    for _ in range(steps):
-        r = X @ w + b - y
-        gw, gb = 2 / len(X) * X.T @ r, 2 / len(X) * r.sum()
-        if bug == "no_reset":
-            acc_w, acc_b = acc_w + gw, acc_b + gb
-            gw, gb = acc_w, acc_b
-        sign = -1 if bug == "ascent" else 1
-        w, b = w - sign * lr * gw, b - sign * lr * gb
-    return w, b
+    """Gradient descent as the contract defines it (float64), or with one named bug, for diagnosis
+    (probes.calculus_descent: the self-checks recompute with the same code)."""
+    return probes.calculus_descent(*_regression(plan), lr, steps, bug=bug)
 
 
 @pytest.fixture(name="make_plan", scope="session")
