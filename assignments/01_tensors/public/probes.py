@@ -208,4 +208,3 @@ def calculus_descent(X, y, w, b, lr: float, steps: int, bug: str | None = None):
         sign = -1 if bug == "ascent" else 1
         w, b = w - sign * lr * gw, b - sign * lr * gb
     return w, b
-
