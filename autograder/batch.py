@@ -43,7 +43,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import __version__, text
+from autograder import fingerprint, text
 from autograder.config import CONFIG_NAME, load_config, release_path, repo_root, solution_path
 from autograder.errors import GraderError, UserError
 from rich.markup import escape
@@ -233,19 +233,9 @@ def discover(source: Path, assignment_id: str, notebook: str, scratch: Path) -> 
 
 def grader_key(root: Path, assignment_id: str, config_text: str, notebook: str, device: str,
                sandbox: str) -> str:
-    """What a grade depends on besides the submission: the kit, the assignment's hidden suite and
-    release, the config, the device and the sandbox. A change to any of them regrades everyone."""
-    h = hashlib.sha256(f"{__version__}|{assignment_id}|{device}|{sandbox}|".encode())
-    h.update(config_text.encode())
-    files = [release_path(root, assignment_id, notebook)]
-    files += sorted((root / "tests" / "hidden" / assignment_id).rglob("*"))
-    files += [root / "tests" / "hidden" / "conftest.py"]
-    files += sorted(f for f in (root / "autograder").rglob("*.py")
-                    if "exports" not in f.relative_to(root / "autograder").parts)
-    for f in files:
-        if f.is_file() and "__pycache__" not in f.parts:
-            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
-    return h.hexdigest()[:16]
+    """What a grade depends on besides the submission (autograder/fingerprint.py says what goes
+    in). A change to any of it regrades everyone; a change to another assignment regrades no one."""
+    return fingerprint.grader(root, assignment_id, config_text, notebook, device, sandbox)
 
 
 # --- grading one submission: runs in a worker ---------------------------------------------------
@@ -636,6 +626,9 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
                         f"{solution_path(root, assignment_id, acfg.notebook)} is missing (a "
                         "Gradescope zip or a student kit holds no solution): grade the class from "
                         "the instructor's checkout")
+    from autograder.calibrate import warn_unsupported
+
+    warn_unsupported(console, root, cfg, assignment_id)
     dev = grade_stage.resolve_device(device or cfg.device)
     # The tier is chosen here, once, by its self-test (SandboxUnavailable: exit 2, nobody graded),
     # and every worker grades with that very tier: the same guarantee for the whole class.

@@ -115,6 +115,48 @@ def thresholds(params, prefix: str = "") -> dict[str, Threshold]:
     return found
 
 
+def unsupported_thresholds(root: Path, cfg, assignment_id: str) -> list[str]:
+    """The thresholds of `assignment_id` that its committed calibration record does not support, one
+    line each: a value or bound changed since the sweep, or one never measured. Grading still uses
+    the config (the instructor may mean it); `grade` and `grade-batch` say so before they grade,
+    rather than leaving it to `make test`. Nothing where the checkout keeps no records at all (a
+    student kit, a Gradescope bundle)."""
+    limits = thresholds(cfg.params(assignment_id))
+    folder = Path(root) / RECORDS
+    if not limits or not folder.is_dir():
+        return []
+    path = folder / f"{assignment_id}.json"
+    try:
+        record = json.loads(path.read_text())
+        measured = record["thresholds"]
+    except FileNotFoundError:
+        return [f"{assignment_id} has no calibration record ({RECORDS}/{assignment_id}.json): none of "
+                f"its {len(limits)} thresholds was measured"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"{path} cannot be read ({exc}), so no threshold of {assignment_id} is supported"]
+    lines = []
+    for name, limit in limits.items():
+        entry = measured.get(name) if isinstance(measured, dict) else None
+        if not isinstance(entry, dict):
+            lines.append(f"{assignment_id}: {name} = {limit.value:g} was never calibrated")
+        elif (entry.get("value"), entry.get("bound")) != (limit.value, limit.bound):
+            lines.append(f"{assignment_id}: {name} is {limit.value:g} ({limit.bound} bound); the "
+                         f"committed sweep measured it at {entry.get('value')} ({entry.get('bound')} bound)")
+    return lines
+
+
+def warn_unsupported(console, root: Path, cfg, assignment_id: str) -> None:
+    lines = unsupported_thresholds(root, cfg, assignment_id)
+    if lines:
+        from rich.markup import escape
+
+        console.print("[bold yellow]warning:[/] grading with thresholds the committed calibration "
+                      "does not support:\n  " + escape("\n  ".join(lines)) + f"\n  Run `autograder "
+                      f"calibrate {assignment_id}` to see whether the reference, the variants and "
+                      "the mutants still land where they should, and commit its record.",
+                      highlight=False)
+
+
 def seeded_config(data: dict, assignment_id: str, k: int) -> dict:
     data = json.loads(json.dumps(data))  # a deep copy
     a = data["assignments"][assignment_id]
@@ -149,17 +191,15 @@ def _grade_seed(job: dict) -> list[Run]:
 
 
 def _seed_key(job: dict) -> str:
-    """What a seed's outcome depends on: the kit, the seeded config, the subjects' code, the device
-    and the sandbox. A kept seed is reused only when all of them are unchanged."""
-    h = hashlib.sha256()
-    h.update(f"{__version__}|{job['device']}|{job['sandbox']}|".encode())
-    h.update(Path(job["config"]).read_bytes())
-    for name, path in job["subjects"]:
-        h.update(name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
-    for folder in ("tests/hidden", "autograder"):
-        for f in sorted((repo_root() / folder).rglob("*.py")) + sorted((repo_root() / folder).rglob("*.yaml")):
-            h.update(f.as_posix().encode() + f.read_bytes())
-    return h.hexdigest()
+    """What a seed's outcome depends on: the grader's fingerprint for the seeded config (see
+    autograder/fingerprint.py) and the subjects' code. A kept seed is reused only when both are
+    unchanged; moving the checkout or editing another assignment keeps it."""
+    from autograder import fingerprint
+
+    subjects = b"".join(name.encode() + b"\0" + Path(path).read_bytes() + b"\0"
+                        for name, path in job["subjects"])
+    return fingerprint.digest(repo_root(), job["assignment"], Path(job["config"]).read_text(),
+                              job["notebook"], job["device"], job["sandbox"], extra=subjects)
 
 
 def _seed_file(keep: Path, job: dict) -> Path:
@@ -448,7 +488,7 @@ def main(*, assignment_id: str, seeds: int = 50, device: str | None = None, work
             cpath = tmp / f"config_seed{k}.yaml"
             cpath.write_text(yaml.safe_dump(seeded_config(raw, assignment_id, k), sort_keys=False))
             job = {"assignment": assignment_id, "seed": k, "config": str(cpath),
-                   "subjects": paths, "device": dev, "sandbox": mode,
+                   "notebook": acfg.notebook, "subjects": paths, "device": dev, "sandbox": mode,
                    "results": str(results or tmp / "results")}
             jobs.append({**job, "key": _seed_key(job)})
         keep = Path(results) if results else None

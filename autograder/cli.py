@@ -87,6 +87,7 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
     from autograder import grade as grade_stage
     from autograder import judge, report
     from autograder import sandbox as sandbox_stage
+    from autograder.calibrate import warn_unsupported
     from autograder.config import load_config, repo_root
     from autograder.sandbox import UNPROTECTED
 
@@ -100,8 +101,10 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
                                         judge.secret_paths(repo_root(), config))
             errors.print(escape(tier.describe()), highlight=False)
         rows = []
-        for sub in submissions:
-            target = out / sub.stem if out and len(submissions) > 1 else out
+        folders = _result_folders(submissions)
+        warned: set[str] = set()
+        for sub, folder in zip(submissions, folders):
+            target = (out or Path("out")) / folder if len(submissions) > 1 else out
             with console.status(f"grading {text.console(sub.name)} ..."):
                 result = grade_stage.main(submission=sub, assignment_id=assignment, out=target,
                                           device=device, config_path=config, sandbox=mode)
@@ -109,6 +112,9 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
                                result.notes, result.failure)
             console.print(f"results: {text.console(result.results_path)}  ({result.seconds:.1f} s)\n",
                           highlight=False)
+            if result.assignment_id not in warned:  # once per assignment, after its first table
+                warned.add(result.assignment_id)
+                warn_unsupported(errors, repo_root(), cfg, result.assignment_id)
             if summary:
                 _append(summary, report.markdown_table(result.results,
                                                        f"{sub.name} ({result.assignment_id})"))
@@ -124,6 +130,22 @@ def grade(submissions: list[Path] = typer.Argument(..., help="notebook(s) or .py
                 table.add_row(text.console(r.submission.name), f"{r.score.total:g}/{r.score.max_total:g}",
                               str(failed), f"{r.seconds:.1f}")
             console.print(table)
+
+
+def _result_folders(submissions: list[Path]) -> list[str]:
+    """One results folder per submission, never one over another: the file's stem, or where two
+    share it (`A/x.ipynb B/x.ipynb`), the stem after its folder's name (`A_x`, `B_x`), then a
+    number where even that repeats (the same file given twice)."""
+    from collections import Counter
+
+    stems = Counter(p.stem for p in submissions)
+    names = [p.stem if stems[p.stem] == 1 else f"{p.resolve().parent.name}_{p.stem}" for p in submissions]
+    seen: Counter = Counter()
+    unique = []
+    for name in names:
+        seen[name] += 1
+        unique.append(name if names.count(name) == 1 else f"{name}-{seen[name]}")
+    return unique
 
 
 def _append(path: Path, text: str) -> None:

@@ -81,3 +81,26 @@ def test_a_rerun_resumes_from_the_kept_seeds(calibrated, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"resuming: {CI_SEEDS} of {CI_SEEDS + 1} seeds already graded" in proc.stderr
     assert f"seed {CI_SEEDS} graded (1/1" in proc.stderr
+
+
+def test_grading_with_an_uncalibrated_threshold_says_so(tmp_path):
+    """A threshold changed in the config grades at once (the instructor may mean it), but `grade`
+    says which ones the committed sweep does not support, before anyone reads a score."""
+    import yaml
+
+    from autograder.calibrate import unsupported_thresholds
+    from autograder.config import load_config
+
+    raw = yaml.safe_load((ROOT / "grading_config.yaml").read_text())
+    raw["assignments"]["03_network"]["params"]["digits"]["accuracy"]["value"] = 0.5
+    config = tmp_path / "grading_config.yaml"
+    config.write_text(yaml.safe_dump(raw, sort_keys=False))
+    lines = unsupported_thresholds(ROOT, load_config(config), "03_network")
+    assert len(lines) == 1 and "digits.accuracy is 0.5 (lower bound)" in lines[0], lines
+    assert unsupported_thresholds(ROOT, CFG, "03_network") == []
+    assert unsupported_thresholds(tmp_path, load_config(config), "03_network") == []  # no records kept
+    proc = run_cli("grade", ROOT / "examples/03_network/alice_correct.ipynb", "--out", tmp_path / "out",
+                   "--config", config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "thresholds the committed calibration does not support" in proc.stderr
+    assert "digits.accuracy is 0.5" in proc.stderr and "autograder calibrate 03_network" in proc.stderr

@@ -201,3 +201,25 @@ def test_user_errors_are_one_message_and_exit_1(args, message):
     assert message in proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert len(proc.stderr.strip().splitlines()) <= 3
+
+
+def test_two_submissions_of_one_name_get_two_result_folders(tmp_path):
+    """`grade A/x.ipynb B/x.ipynb --out D` keeps both: D/A_x and D/B_x, not one over the other."""
+    quiz = (ROOT / "solutions/05_quiz/05_quiz.ipynb").read_text()
+    for folder in ("A", "B"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "05_quiz.ipynb").write_text(quiz)
+    out = tmp_path / "D"
+    proc = run_cli("grade", tmp_path / "A/05_quiz.ipynb", tmp_path / "B/05_quiz.ipynb", "--out", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.parent.name for p in out.glob("*/results.json")) == ["A_05_quiz", "B_05_quiz"]
+
+
+def test_result_folders_never_repeat():
+    from pathlib import Path
+
+    from autograder.cli import _result_folders
+
+    assert _result_folders([Path("a/x.ipynb"), Path("b/y.ipynb")]) == ["x", "y"]
+    assert _result_folders([Path("a/x.ipynb"), Path("b/x.ipynb")]) == ["a_x", "b_x"]
+    assert _result_folders([Path("a/x.ipynb"), Path("a/x.ipynb"), Path("y.py")]) == ["a_x-1", "a_x-2", "y"]

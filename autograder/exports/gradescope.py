@@ -101,8 +101,8 @@ def pins() -> dict[str, str]:
 
 
 def fingerprint(kit: Path, aid: str, notebook: str, config_text: str) -> str:
-    from autograder.batch import grader_key
-    return grader_key(kit, aid, config_text, notebook, "cpu", "bwrap")
+    from autograder import fingerprint
+    return fingerprint.grader(kit, aid, config_text, notebook, "cpu", "bwrap")
 
 
 def _zip_add(z: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:
