@@ -19,7 +19,6 @@ report, stamped with the torch version, the device and the date; the config's th
 from __future__ import annotations
 
 import datetime
-import hashlib
 import io
 import json
 import os
