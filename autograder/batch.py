@@ -229,23 +229,14 @@ def discover(source: Path, assignment_id: str, notebook: str, scratch: Path) -> 
     return found, ignored
 
 
-# --- the grader's fingerprint -------------------------------------------------------------------
-
-def grader_key(root: Path, assignment_id: str, config_text: str, notebook: str, device: str,
-               sandbox: str) -> str:
-    """What a grade depends on besides the submission (autograder/fingerprint.py says what goes
-    in). A change to any of it regrades everyone; a change to another assignment regrades no one."""
-    return fingerprint.grader(root, assignment_id, config_text, notebook, device, sandbox)
-
-
 # --- grading one submission: runs in a worker ---------------------------------------------------
 
 @functools.lru_cache(maxsize=8)
 def _worker_grader_key(assignment_id: str, config_text: str, notebook: str, device: str,
                        sandbox: str) -> str:
-    """This worker's grader fingerprint, hashed once per worker rather than once per submission:
-    the code a worker runs is what it imported when it started."""
-    return grader_key(repo_root(), assignment_id, config_text, notebook, device, sandbox)
+    """This worker's grader fingerprint (autograder/fingerprint.py), hashed once per worker rather
+    than once per submission: the code a worker runs is what it imported when it started."""
+    return fingerprint.grader(repo_root(), assignment_id, config_text, notebook, device, sandbox)
 
 
 _one_at_a_time = threading.Lock()
@@ -648,7 +639,7 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
     except OSError as exc:
         raise UserError(f"cannot write to {out}: {exc.strerror}") from None
     config_text = config_path.read_text()
-    grader = grader_key(root, assignment_id, config_text, acfg.notebook, dev, mode)
+    grader = fingerprint.grader(root, assignment_id, config_text, acfg.notebook, dev, mode)
     groups: dict[str, float] = {}
     for spec in acfg.tests.values():
         groups[spec.group] = groups.get(spec.group, 0.0) + spec.points

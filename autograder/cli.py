@@ -140,11 +140,11 @@ def _result_folders(submissions: list[Path]) -> list[str]:
 
     stems = Counter(p.stem for p in submissions)
     names = [p.stem if stems[p.stem] == 1 else f"{p.resolve().parent.name}_{p.stem}" for p in submissions]
-    seen: Counter = Counter()
+    repeats, seen = Counter(names), Counter()
     unique = []
     for name in names:
         seen[name] += 1
-        unique.append(name if names.count(name) == 1 else f"{name}-{seen[name]}")
+        unique.append(name if repeats[name] == 1 else f"{name}-{seen[name]}")
     return unique
 
 
