@@ -21,8 +21,10 @@ from __future__ import annotations
 import datetime
 import io
 import json
+import math
 import os
 import platform
+import re
 import statistics
 import tempfile
 import time
@@ -32,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from autograder import __version__
+from autograder import __version__, fingerprint
 from autograder.config import CONFIG_NAME, Threshold, load_config, repo_root, solution_path
 from autograder.errors import UserError
 
@@ -115,9 +117,11 @@ def thresholds(params, prefix: str = "") -> dict[str, Threshold]:
 
 
 def unsupported_thresholds(root: Path, cfg, assignment_id: str) -> list[str]:
-    """The thresholds of `assignment_id` that its committed calibration record does not support, one
-    line each: a value or bound changed since the sweep, or one never measured. Grading still uses
-    the config (the instructor may mean it); `grade` and `grade-batch` say so before they grade,
+    """What the committed calibration record of `assignment_id` does not cover, one line each: a
+    threshold whose value or bound changed since the sweep (and whose `calibration` text still cites
+    the old value), one never measured, or a hidden suite changed since the sweep (records made
+    before records kept the suite's fingerprint are not compared). Grading still uses the config
+    (the instructor may mean it); `grade`, `grade-batch` and `release` say so before they go on,
     rather than leaving it to `make test`. Nothing where the checkout keeps no records at all (a
     student kit, a Gradescope bundle)."""
     limits = thresholds(cfg.params(assignment_id))
@@ -139,9 +143,33 @@ def unsupported_thresholds(root: Path, cfg, assignment_id: str) -> list[str]:
         if not isinstance(entry, dict):
             lines.append(f"{assignment_id}: {name} = {limit.value:g} was never calibrated")
         elif (entry.get("value"), entry.get("bound")) != (limit.value, limit.bound):
-            lines.append(f"{assignment_id}: {name} is {limit.value:g} ({limit.bound} bound); the "
-                         f"committed sweep measured it at {entry.get('value')} ({entry.get('bound')} bound)")
+            line = (f"{assignment_id}: {name} is {limit.value:g} ({limit.bound} bound); the "
+                    f"committed sweep measured it at {entry.get('value')} ({entry.get('bound')} bound)")
+            old = entry.get("value")
+            if isinstance(old, (int, float)) and cites(limit.calibration, old) \
+                    and not cites(limit.calibration, limit.value):
+                line += f", and its `calibration` text still cites {old:g}"
+            lines.append(line)
+    kept = record.get("suite") if isinstance(record, dict) else None
+    if isinstance(kept, str) and kept and kept != fingerprint.suite(root, assignment_id):
+        lines.append(f"{assignment_id}: its hidden suite (tests/hidden/{assignment_id}/) changed since "
+                     "the committed sweep")
     return lines
+
+
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d[\d,]*\.?\d*|\.\d+)(?:e[-+]?\d+)?", re.I)
+
+
+def cites(text: str, value: float) -> bool:
+    """Whether `text` states the number `value` (written as 0.85, 1e-4, 1.0e-04, 7,700...)."""
+    for token in _NUMBER.findall(text):
+        try:
+            number = float(token.replace(",", ""))
+        except ValueError:
+            continue
+        if math.isclose(number, value, rel_tol=1e-9, abs_tol=0.0):
+            return True
+    return False
 
 
 def warn_unsupported(console, root: Path, cfg, assignment_id: str) -> None:
@@ -193,7 +221,6 @@ def _seed_key(job: dict) -> str:
     """What a seed's outcome depends on: the grader's fingerprint for the seeded config (see
     autograder/fingerprint.py) and the subjects' code. A kept seed is reused only when both are
     unchanged; moving the checkout or editing another assignment keeps it."""
-    from autograder import fingerprint
 
     subjects = b"".join(name.encode() + b"\0" + Path(path).read_bytes() + b"\0"
                         for name, path in job["subjects"])
@@ -286,6 +313,7 @@ class Calibration:
     seconds: float = 0.0
     resumed: int = 0  # seeds read back from a previous run's --results folder, not graded again
     report: str = ""
+    suite: str = ""   # fingerprint.suite of the hidden suite this sweep graded with
 
     def to_dict(self) -> dict:
         return {"kit": __version__, **asdict(self)}
@@ -530,7 +558,7 @@ def main(*, assignment_id: str, seeds: int = 50, device: str | None = None, work
     argv = f"autograder calibrate {assignment_id} --seeds {seeds}" + (f" --device {device}" if device else "")
     cal = Calibration(assignment_id, seeds, dev, torch.__version__,
                       datetime.date.today().isoformat(), argv, seconds=round(time.monotonic() - start, 1),
-                      resumed=len(jobs) - len(todo))
+                      resumed=len(jobs) - len(todo), suite=fingerprint.suite(root, assignment_id))
     analyse(found, runs, limits, cal)
     recorder = Console(record=True, width=120, file=io.StringIO())
     recorder.print(f"{argv}: torch {cal.torch}, {dev}, {platform.machine()}, {cal.date}, "

@@ -22,11 +22,11 @@ import pytest
 from rich.console import Console
 from rich.markup import escape
 
-from autograder import public, report, score, text
+from autograder import fixtures, public, report, score, text
 from autograder.config import CONFIG_NAME, TestSpec, load_config, release_path, repo_root
 from autograder.errors import UserError
 from autograder.extract import extract
-from autograder.judge import Collector, SubmissionRun
+from autograder.judge import Collector, JudgeContext, JudgePlugin, SubmissionRun
 from autograder.probe import run_probes
 
 
@@ -41,51 +41,18 @@ class CheckResult:
     selfchecks: score.Score = field(default_factory=score.Score)  # no points: hints for the student
 
 
-class _Fixtures:
-    """The fixtures a public check may ask for (public.PUBLIC_FIXTURES), without the hidden conftest."""
+class _PublicOnly:
+    """pytest plugin: run exactly the public checks (a parametrized check may be public for some
+    parameters) and every self-check. The fixtures they ask for are the grader's own
+    (autograder/fixtures.py), fed by a judge context that holds the run made here."""
 
-    NAME = "autograder-check-fixtures"
+    NAME = "autograder-check-public-only"
 
-    def __init__(self, run: SubmissionRun, wanted: set[str], bundle: Path):
-        self.run, self.wanted, self.bundle = run, wanted, bundle
+    def __init__(self, wanted: set[str]):
+        self.wanted = wanted
         self.__name__ = self.NAME
 
-    @pytest.fixture
-    def probes(self):
-        from autograder.judge import load_probes
-        return load_probes(self.bundle)
-
-    @pytest.fixture
-    def submission_run(self):
-        return self.run
-
-    @pytest.fixture
-    def plan(self):
-        return self.run.plan
-
-    @pytest.fixture
-    def p(self):
-        return self.run.params
-
-    @pytest.fixture
-    def probe(self):
-        from autograder.evidence import Evidence
-
-        def get(name: str, what: str) -> Evidence:
-            return Evidence(self.run.probes[name], what)
-        return get
-
-    @pytest.fixture
-    def measure(self):
-        return lambda threshold, value: value
-
-    @pytest.fixture
-    def curve(self):
-        return lambda label, values: None
-
     def pytest_collection_modifyitems(self, config, items):
-        """Run exactly the public checks (a parametrized check may be public for some parameters)
-        and every self-check."""
         items[:] = [item for item in items if item.name in self.wanted
                     or item.path.name.startswith("selfcheck_")]
 
@@ -209,8 +176,10 @@ def main(*, notebook: Path, assignment_id: str | None = None, bundle: Path | Non
     extraction = extract(notebook, release if release.is_file() else notebook, aid)
     probes = run_probes(extraction, folder / public.PROBES_FILE, plan, cfg.limits, "cpu",
                         meta["seed"], sandbox="none")
-    run = SubmissionRun(aid, notebook, "cpu", extraction, plan, probes, cfg.params(aid))
-    collector, fixtures = Collector(), _Fixtures(run, wanted, folder)
+    run = SubmissionRun(aid, notebook, "cpu", extraction, plan, probes, cfg.params(aid),
+                        probes_file=folder / public.PROBES_FILE)
+    context = JudgeContext(cfg, root, "cpu", notebook, "none", config_path, aid, runs={aid: run})
+    collector = Collector()
     selfcheck = folder / public.selfcheck_file(aid)
     args = [str(f) for f in sorted(folder.glob("test_*.py"))]
     args += [str(selfcheck)] if selfcheck.is_file() else []
@@ -218,7 +187,8 @@ def main(*, notebook: Path, assignment_id: str | None = None, bundle: Path | Non
              f"--confcutdir={folder}", "-W", "ignore", "-o", "addopts=", "-o", "pythonpath="]
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        code = pytest.main(args, plugins=[collector, fixtures])
+        code = pytest.main(args, plugins=[collector, JudgePlugin(context), _PublicOnly(wanted),
+                                          fixtures])
     if code not in (0, 1) or collector.result.errors:
         raise UserError(f"the public checks in {folder} did not run (pytest exit {code}); get a "
                         f"fresh copy of the assignment folder.\n{sink.getvalue()[-1500:]}")

@@ -61,6 +61,8 @@ def release(assignments: Optional[list[str]] = typer.Argument(
     from autograder import release as release_stage
     from autograder.config import load_config, repo_root
 
+    from autograder.calibrate import warn_unsupported
+
     with _reported():
         cfg = load_config(config)
         root = repo_root()
@@ -68,6 +70,29 @@ def release(assignments: Optional[list[str]] = typer.Argument(
             path = release_stage.main(assignment_id=aid, config=cfg, root=root)
             shown = path.relative_to(root) if path.is_relative_to(root) else path
             console.print(f"released {aid} -> {shown}")
+            for line in release_stage.warnings(root, cfg, aid):
+                errors.print(f"[bold yellow]warning:[/] {escape(line)}", highlight=False)
+            warn_unsupported(errors, root, cfg, aid)
+
+
+@app.command()
+def new(assignment: str = typer.Argument(..., help="the new assignment's id, e.g. 06_convolutions"),
+        title: Optional[str] = typer.Option(None, help="its title (default: from the id)"),
+        config: Optional[Path] = ConfigOption):
+    """Scaffold a new ASSIGNMENT that works at once: a solution notebook with one exercise, its
+    params model, plan, probe and check, empty manifests, a config block; then release it."""
+    from autograder import scaffold
+    from autograder.config import repo_root
+
+    with _reported():
+        root = repo_root()
+        written = scaffold.main(assignment_id=assignment, root=root, title=title, config_path=config)
+        for path in written:
+            shown = path.relative_to(root) if path.is_relative_to(root) else path
+            console.print(f"  wrote {shown}")
+        console.print(f"{assignment} is ready: `autograder grade solutions/{assignment}/"
+                      f"{assignment}.ipynb` gives full marks, and README's \"Writing an "
+                      "assignment\" goes on from here.", highlight=False)
 
 
 @app.command()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from autograder.errors import UserError
 
@@ -66,152 +66,6 @@ class Threshold(Strict):
         return measured - self.value if self.bound == "lower" else self.value - measured
 
 
-# --- per-assignment parameters -----------------------------------------------------------------
-
-
-class ReplayParams(Strict):
-    n_samples: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
-    epochs: int = Field(gt=0)
-    lr: float = Field(gt=0)
-    momentum: float = Field(ge=0)
-    atol: float = Field(gt=0)
-
-    @model_validator(mode="after")
-    def _whole_batches(self):
-        # "mean batch loss" is only unambiguous when every batch has the same size.
-        if self.n_samples % self.batch_size:
-            raise ValueError("n_samples must be a multiple of batch_size")
-        return self
-
-
-class FitParams(Strict):
-    sizes: list[int] = Field(min_length=2)
-    activation: Literal["sigmoid", "tanh", "relu"]
-    epochs: int = Field(gt=0)
-    lr: float = Field(gt=0)
-    momentum: float = Field(0.0, ge=0)
-    nesterov: bool = False
-    batch_size: int = Field(gt=0)
-    accuracy: Threshold
-    loss_drop: Threshold
-
-
-class GaussianParams(FitParams):
-    n_per_class: int = Field(gt=0)
-    test_fraction: float = Field(gt=0, lt=1)
-    separation: float = Field(gt=0)
-
-
-class DigitsParams(FitParams):
-    test_fraction: float = Field(gt=0, lt=1)
-
-
-class NetworkParams(Strict):
-    """Numbers of assignment 03_network."""
-
-    structure_sizes: list[list[int]]
-    init_sizes: list[int] = Field(min_length=2, max_length=2)
-    xavier_std_rel_tol: float = Field(gt=0)
-    xavier_tail_min_fraction: float = Field(gt=0)
-    forward_sizes: list[int] = Field(min_length=3)
-    forward_batch: int = Field(gt=0)
-    forward_atol: float = Field(gt=0)
-    replay: ReplayParams
-    accuracy_samples: int = Field(gt=0)
-    gaussians: GaussianParams
-    digits: DigitsParams
-
-
-class CnnTrainParams(Strict):
-    n_per_class: int = Field(gt=0)
-    epochs: int = Field(gt=0)
-    batch_size: int = Field(gt=0)
-    lr: float = Field(gt=0)
-
-
-class CnnParams(Strict):
-    """Numbers of assignment 04_digits_cnn."""
-
-    dataset_n_per_class: int = Field(gt=0)
-    dataset_seeds: list[int] = Field(min_length=2, max_length=2)
-    batch_sizes: list[int] = Field(min_length=1)
-    parameter_bounds: list[int] = Field(min_length=2, max_length=2)
-    probe_images_per_class: int = Field(gt=0)
-    knn_reference_per_class: int = Field(gt=0)
-    label_agreement: Threshold
-    train: CnnTrainParams
-    held_out_per_class: int = Field(gt=0)
-    accuracy: Threshold
-
-
-class RegressionShape(Strict):
-    n_samples: int = Field(gt=0)
-    n_features: int = Field(gt=0)
-
-
-class DescentParams(Strict):
-    lr: float = Field(gt=0)
-    steps: int = Field(ge=2, description="at least 2, so that unreset gradients show")
-
-
-class TensorsParams(Strict):
-    """Numbers of assignment 01_tensors."""
-
-    random_shape: list[int] = Field(min_length=1)
-    ndim_shapes: list[list[int]] = Field(min_length=1)
-    broadcast_shape: list[int] = Field(min_length=2, max_length=2, description="(m, n), m != n")
-    index_shape: list[int] = Field(min_length=2, max_length=2, description="(rows, cols), rows != cols")
-    marker: float = Field(description="written into the source after a bridge call")
-    value_rtol: float = Field(gt=0)
-    gradient_rtol: float = Field(gt=0)
-    regression: RegressionShape
-    descent: DescentParams
-    descent_tolerance: Threshold
-
-    @model_validator(mode="after")
-    def _not_square(self):
-        # a square table or matrix would hide a transposed answer
-        if self.broadcast_shape[0] == self.broadcast_shape[1] or self.index_shape[0] == self.index_shape[1]:
-            raise ValueError("broadcast_shape and index_shape must not be square")
-        return self
-
-
-class XorParams(Strict):
-    restarts: int = Field(gt=0)
-    steps: int = Field(gt=0)
-    lr: float = Field(gt=0)
-    grid_points: int = Field(ge=8)
-    nonlinearity: Threshold
-    solved: Threshold
-
-
-class NeuronsParams(Strict):
-    """Numbers of assignment 02_neurons."""
-
-    softmax_atol: float = Field(gt=0)
-    softmax_large_atol: float = Field(gt=0, description="for scores near ±1000, where float32 "
-                                      "itself is only good to about 6e-5")
-    one_hot_classes: list[int] = Field(min_length=2, max_length=2,
-                                       description="[classes in the labels, a wider encoding]")
-    ce_atol: float = Field(gt=0)
-    leaky_slope: float = Field(gt=0, lt=1)
-    perceptron_cases: int = Field(ge=4)
-    perceptron_lrs: list[float] = Field(min_length=1)
-    xor: XorParams
-
-
-class QuizParams(Strict):
-    """Settings of assignment 05_quiz (the answer key is not here: it stays in the hidden suite)."""
-
-    show_explanations: bool = Field(False, description="say why each answer is right; for after the due date")
-
-
-PARAMS_MODELS: dict[str, type[BaseModel]] = {
-    "01_tensors": TensorsParams, "02_neurons": NeuronsParams, "03_network": NetworkParams,
-    "04_digits_cnn": CnnParams, "05_quiz": QuizParams}
-
-
 class AssignmentConfig(Strict):
     title: str
     notebook: str
@@ -219,7 +73,10 @@ class AssignmentConfig(Strict):
     secret_seed: int | None = Field(None, description="held-out data; only the judge knows it")
     probe_timeout_s: dict[str, float] = Field(default_factory=dict)
     tests: dict[str, TestSpec]
-    params: dict
+    params: dict = Field(default_factory=dict)
+    # the params validated by the assignment's own model (tests/hidden/<id>/params.py), set once by
+    # parse_config; None when no model was found (then `GradingConfig.params` says what is missing)
+    _typed: BaseModel | None = PrivateAttr(None)
 
     @property
     def max_points(self) -> float:
@@ -243,10 +100,14 @@ class GradingConfig(Strict):
             raise UserError(f"unknown assignment {assignment_id!r} (known: {known})") from None
 
     def params(self, assignment_id: str):
-        """The assignment's parameters as their typed model (validated at load time)."""
-        model = PARAMS_MODELS.get(assignment_id)
-        raw = self.assignment(assignment_id).params
-        return model.model_validate(raw) if model else raw
+        """The assignment's parameters as its typed model (validated once, when the config loaded)."""
+        acfg = self.assignment(assignment_id)
+        if acfg._typed is None and acfg.params:
+            raise UserError(f"{assignment_id} has params in {CONFIG_NAME} but no params model: "
+                            f"write tests/hidden/{assignment_id}/params.py with a pydantic model "
+                            "`Params` (`autograder new` scaffolds one), or run `autograder release "
+                            f"{assignment_id}` so that its public bundle carries it")
+        return acfg._typed
 
 
 def _format_errors(err: ValidationError, prefix: tuple = ()) -> str:
@@ -257,18 +118,25 @@ def _format_errors(err: ValidationError, prefix: tuple = ()) -> str:
     return "\n".join(lines)
 
 
-def parse_config(data: object, source: str = CONFIG_NAME) -> GradingConfig:
+def parse_config(data: object, source: str = CONFIG_NAME, roots=None) -> GradingConfig:
+    """Validate a loaded config, each assignment's params by the model its folder defines
+    (autograder/assignment.py), searched for under `roots` (default: the kit's root)."""
+    from autograder.assignment import params_model
+
     try:
         cfg = GradingConfig.model_validate(data)
     except ValidationError as err:
         raise UserError(f"{source} is invalid:\n{_format_errors(err)}") from None
+    roots = list(dict.fromkeys(Path(r).resolve() for r in (roots or [repo_root()])))
     problems = []
-    for aid, model in PARAMS_MODELS.items():
-        if aid in cfg.assignments:
-            try:
-                model.model_validate(cfg.assignments[aid].params)
-            except ValidationError as err:
-                problems.append(_format_errors(err, ("assignments", aid, "params")))
+    for aid, acfg in cfg.assignments.items():
+        model = params_model(roots, aid)
+        if model is None:
+            continue  # no model here: GradingConfig.params says so if the params are asked for
+        try:
+            acfg._typed = model.model_validate(acfg.params)
+        except ValidationError as err:
+            problems.append(_format_errors(err, ("assignments", aid, "params")))
     if problems:
         raise UserError(f"{source} is invalid:\n" + "\n".join(problems))
     return cfg
@@ -288,7 +156,8 @@ def load_config(path: Path | None = None) -> GradingConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise UserError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    return parse_config(data, str(path))
+    # the params models are looked for beside the config first (a course folder, a student's kit)
+    return parse_config(data, str(path), [path.parent, repo_root()])
 
 
 def repo_root() -> Path:

@@ -14,6 +14,10 @@ hash the same inputs, here:
 
 Files are hashed by their path relative to the checkout, so moving the checkout keeps every
 fingerprint, and adding, editing or removing one assignment leaves every other one's unchanged.
+
+`suite` is narrower: only what decides an assignment's checks (its hidden folder and the shared
+conftest, without the zero-point self-checks). A calibration record keeps it, so `grade`,
+`grade-batch` and `release` can say when the checks changed since the committed sweep.
 """
 from __future__ import annotations
 
@@ -69,3 +73,18 @@ def grader(root: Path, assignment_id: str, config_text: str, notebook: str, devi
            sandbox: str) -> str:
     """The short form kept in each student's grading.json and a Gradescope bundle."""
     return digest(root, assignment_id, config_text, notebook, device, sandbox)[:16]
+
+
+NOT_GRADING = ("selfcheck.py",)  # runs only in a student's `check`; worth no points
+
+
+def suite(root: Path, assignment_id: str) -> str:
+    """sha256 of the files that decide the assignment's checks (see the module docstring)."""
+    root = Path(root)
+    hidden = root / "tests" / "hidden"
+    found = [hidden / "conftest.py", *sorted((hidden / assignment_id).rglob("*"))]
+    h = hashlib.sha256(assignment_id.encode() + b"\0")
+    for f in found:
+        if f.is_file() and "__pycache__" not in f.parts and f.name not in NOT_GRADING:
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]

@@ -115,7 +115,7 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
         except OSError as exc:
             raise UserError(f"cannot read {submission}: {exc.strerror}") from None
         verdict = judge.run_judge(aid, copy, device=dev, config_path=config_path.resolve(),
-                                  root=root, sandbox_mode=tier.name)
+                                  root=root, sandbox_mode=tier.name, cfg=cfg)
     if verdict.grader_error is not None:
         raise verdict.grader_error
     if verdict.errors or aid not in verdict.runs:

@@ -48,7 +48,7 @@ def _student_line(tb) -> int | None:
     return line
 
 
-def _describe(exc: BaseException) -> dict:
+def describe(exc: BaseException) -> dict:
     try:
         text = str(exc)
     except BaseException:  # a hostile __str__
@@ -98,7 +98,7 @@ def _run_child(spec: dict, plan: dict, inputs: dict, probes) -> None:
     try:
         student = _import_student()
     except BaseException as exc:  # noqa: BLE001 - anything the student's import does is data
-        result.update(stage="import", **_describe(exc))
+        result.update(stage="import", **describe(exc))
         _write_json(f"{OUT}/{name}.json", result)
         return
     _seed(plan)  # the student's import may have drawn random numbers
@@ -113,7 +113,7 @@ def _run_child(spec: dict, plan: dict, inputs: dict, probes) -> None:
             os.replace(f"{OUT}/{name}.safetensors.tmp", f"{OUT}/{name}.safetensors")
         result = {"status": "ok", "data": data}
     except BaseException as exc:  # noqa: BLE001
-        result.update(stage="probe", **_describe(exc))
+        result.update(stage="probe", **describe(exc))
     _write_json(f"{OUT}/{name}.json", result)
 
 

@@ -2,9 +2,16 @@
 
 `pytest tests/hidden` and `autograder grade` run the same suite. In both, the first test of an
 assignment asks for `submission_run`, which extracts the submission (the reference solution by
-default), lets the assignment's conftest choose the inputs (`make_plan`), and runs the probes in the
-sandbox. The tests then read only that data. `run_judge` drives pytest in-process with a collector
-plugin that records each test's outcome and the message a student should read.
+default), lets the assignment's conftest choose the inputs (`make_plan`, found and given its time
+limits by autograder/assignment.py), and runs the probes in the sandbox. The tests then read only
+that data. `run_judge` drives pytest in-process with a collector plugin that records each test's
+outcome and the message a student should read.
+
+There is one way in: a `JudgeContext`, handed to pytest as a plugin that keeps it in
+`config.stash`. `grade` (and so `calibrate` and `grade-batch`) builds one in `run_judge`, the otter
+bridge builds one whose `extract` and `run_probes` work on the student's namespace in its own
+process, and `check` builds one holding the run it already made from the public bundle. Only a
+plain `pytest tests/hidden` has none; then it is built from the command-line options.
 """
 from __future__ import annotations
 
@@ -13,18 +20,20 @@ import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
 
 from autograder.config import (CONFIG_NAME, GradingConfig, load_config, release_path, repo_root,
                                solution_path)
+from autograder import assignment, sandbox
 from autograder.errors import GraderError
 from autograder.extract import Extraction, extract
-from autograder import sandbox
 from autograder.probe import Plan, ProbeRun, run_probes
 
 _RUNS = pytest.StashKey[dict]()
+_CONTEXT = pytest.StashKey["JudgeContext"]()
 FEEDBACK = "feedback"  # record_property name under which a passing test leaves its feedback
 MEASURE = "measure"    # ... and under which any test records (threshold path, value) for calibrate
 CURVE = "curve"        # ... and (label, per-epoch losses) for the feedback page's plot
@@ -44,6 +53,7 @@ class SubmissionRun:
     params: object = None
     notes: list[str] = field(default_factory=list)  # the judge's remarks on the whole submission
     memo: dict = field(default_factory=dict)        # what an assignment's fixtures compute once
+    probes_file: Path | None = None                 # the probes.py the probes ran from
 
 
 @dataclass
@@ -103,46 +113,97 @@ def add_options(parser) -> None:
                     help="auto, bwrap, landlock, uid or none (default: the config's)")
 
 
+@dataclass
+class JudgeContext:
+    """What one run of the hidden suite judges, and how: handed to pytest by `JudgePlugin`."""
+
+    cfg: GradingConfig
+    root: Path
+    device: str                              # resolved: cpu or cuda
+    submission: Path | None = None           # None: each assignment's reference solution
+    sandbox_mode: str = "auto"
+    config_path: Path | None = None          # a config outside the kit (its path is kept secret)
+    assignment_id: str | None = None         # None: the test's folder names its assignment
+    extract: Callable = extract              # how a submission becomes one module's source
+    run_probes: Callable = run_probes        # how the probes run (the sandbox; otter: in-process)
+    runs: dict[str, SubmissionRun] = field(default_factory=dict)  # prepared before pytest (check)
+
+
+class JudgePlugin:
+    """pytest plugin that hands the judge its context (kept in config.stash)."""
+
+    NAME = "autograder-context"
+
+    def __init__(self, context: JudgeContext):
+        self.context = context
+        self.__name__ = self.NAME
+
+    def pytest_configure(self, config):
+        config.stash[_CONTEXT] = self.context
+
+
+def context(config) -> JudgeContext:
+    """The run's context: the one a caller handed in, else one from the command-line options."""
+    if _CONTEXT not in config.stash:
+        cfg_path = config.getoption("--grading-config", None)
+        cfg = load_config(Path(cfg_path) if cfg_path else None)
+        given = config.getoption("--submission", None)
+        config.stash[_CONTEXT] = JudgeContext(
+            cfg, repo_root(), resolve_device(config.getoption("--device", None) or cfg.device),
+            Path(given) if given else None, config.getoption("--sandbox", None) or cfg.sandbox,
+            Path(cfg_path) if cfg_path else None)
+    return config.stash[_CONTEXT]
+
+
+def plan_for(ctx: JudgeContext, aid: str) -> Plan:
+    """The assignment's plan (built once per config and device in this process)."""
+    key = (aid, ctx.device, ctx.cfg.model_dump_json(), str(ctx.root))
+    if key not in _PLANS:
+        _PLANS.clear()  # keep one: a new config makes the old plans useless
+        _PLANS[key] = assignment.make_plan(ctx.root, ctx.cfg, aid, ctx.device)
+    return _PLANS[key]
+
+
 def submission_run(request) -> SubmissionRun:
     """The extracted, probed submission of the requesting test's assignment (cached per session)."""
     config = request.config
     runs = config.stash.setdefault(_RUNS, {})
-    assignment_dir = Path(request.node.path).parent
-    aid = assignment_dir.name
+    ctx = context(config)
+    aid = ctx.assignment_id or Path(request.node.path).parent.name
     if aid in runs:
         return runs[aid]
-    cfg_path = config.getoption("--grading-config", None)
-    cfg: GradingConfig = load_config(Path(cfg_path) if cfg_path else None)
-    root = repo_root()
-    acfg = cfg.assignment(aid)
-    device = resolve_device(config.getoption("--device", None) or cfg.device)
-    given = config.getoption("--submission", None)
-    if given:
-        submission = Path(given)
-        extraction = extract(submission, release_path(root, aid, acfg.notebook), aid)
-    else:  # the reference solution: its own setup cells are the released ones
-        submission = solution_path(root, aid, acfg.notebook)
-        extraction = extract(submission, submission, aid)
-    key = (aid, device, cfg.model_dump_json())
-    if key not in _PLANS:
-        _PLANS.clear()  # keep one: a new config makes the old plans useless
-        _PLANS[key] = request.getfixturevalue("make_plan")(cfg, device)
-    plan: Plan = _PLANS[key]
-    mode = config.getoption("--sandbox", None) or cfg.sandbox
     collector = config.pluginmanager.get_plugin(Collector.NAME)
-    try:
-        tier = sandbox.select(mode, device, secret_paths(root, Path(cfg_path) if cfg_path else None))
-        probes = run_probes(extraction, assignment_dir / "probes.py", plan, cfg.limits, device,
-                            acfg.seed, sandbox=tier.name)
-    except GraderError as exc:  # not the submission's fault: the caller reports it, never scores it
-        if collector is not None:
-            collector.result.grader_error = exc
-        raise
-    run = SubmissionRun(aid, submission, device, extraction, plan, probes, cfg.params(aid))
+    if aid in ctx.runs:
+        run = ctx.runs[aid]
+    else:
+        run = _probe(ctx, aid, collector)
     runs[aid] = run
     if collector is not None:
         collector.result.runs[aid] = run
     return run
+
+
+def _probe(ctx: JudgeContext, aid: str, collector) -> SubmissionRun:
+    root, cfg = ctx.root, ctx.cfg
+    acfg = cfg.assignment(aid)
+    if ctx.submission is not None:
+        submission = ctx.submission
+        extraction = ctx.extract(submission, release_path(root, aid, acfg.notebook), aid)
+    else:  # the reference solution: its own setup cells are the released ones
+        submission = solution_path(root, aid, acfg.notebook)
+        extraction = ctx.extract(submission, submission, aid)
+    plan = plan_for(ctx, aid)
+    probes_file = assignment.hidden_dir(root, aid) / assignment.PROBES_FILE
+    try:
+        tier = sandbox.select(ctx.sandbox_mode, ctx.device, secret_paths(root, ctx.config_path))
+        probes = ctx.run_probes(extraction, probes_file, plan, cfg.limits, ctx.device, acfg.seed,
+                                sandbox=tier.name)
+    except GraderError as exc:  # not the submission's fault: the caller reports it, never scores it
+        if collector is not None:
+            collector.result.grader_error = exc
+        raise
+    return SubmissionRun(aid, submission, ctx.device, extraction, plan, probes, cfg.params(aid),
+                         probes_file=probes_file)
 
 
 def _message(excinfo) -> str:
@@ -197,22 +258,26 @@ class Collector:
 
 
 def run_judge(assignment_id: str, submission: Path, *, device: str, config_path: Path,
-              root: Path, sandbox_mode: str) -> JudgeResult:
+              root: Path, sandbox_mode: str, cfg: GradingConfig | None = None,
+              extract_with: Callable = extract, probe_with: Callable = run_probes) -> JudgeResult:
+    """Judge one submission with the assignment's hidden suite. `cfg`: the config already loaded
+    from `config_path` (read again if not given); `extract_with` and `probe_with` replace the
+    extraction and the sandboxed probes (the otter bridge runs them on a notebook namespace)."""
+    cfg = cfg or load_config(config_path)
+    ctx = JudgeContext(cfg, root, device, submission, sandbox_mode, config_path, assignment_id,
+                       extract_with, probe_with)
     collector = Collector()
     hidden = root / "tests" / "hidden"
-    # Options as single `--name=value` tokens: these options are registered by a conftest, so
-    # pytest's early parse does not know them yet and would take a separate value for a test path,
-    # and then load any conftest.py lying beside the submission into this (trusted) process.
-    # --confcutdir stops conftest discovery at the hidden suite for the same reason.
-    args = [str(hidden / assignment_id), f"--submission={submission}", f"--device={device}",
-            f"--grading-config={config_path}", f"--sandbox={sandbox_mode}",
-            f"--confcutdir={hidden}", "-q",
+    # The context travels as a plugin, never as options: no path of the submission is parsed by
+    # pytest, and --confcutdir stops conftest discovery at the hidden suite, so no conftest.py
+    # lying beside the submission is ever loaded into this (trusted) process.
+    args = [str(hidden / assignment_id), f"--confcutdir={hidden}", "-q",
             "--import-mode=importlib", "-p", "no:cacheprovider", "--rootdir", str(root),
             "-c", str(root / "pyproject.toml"), "-W", "ignore"]
     sink = io.StringIO()
     start = time.monotonic()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        code = pytest.main(args, plugins=[collector])
+        code = pytest.main(args, plugins=[collector, JudgePlugin(ctx)])
     if code not in (0, 1) or not collector.result.outcomes:
         tail = sink.getvalue()[-3000:]
         collector.result.errors.append(f"the hidden suite did not run (pytest exit {code}):\n{tail}")

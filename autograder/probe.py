@@ -147,7 +147,7 @@ def _error_reason(result: dict, extraction: Extraction) -> str:
 
 
 @dataclass
-class _Record:
+class Record:
     """The harness parent's account of one finished probe, as read from the channel."""
     status: object
     result: str | None
@@ -180,11 +180,11 @@ def _safetensors_entries(blob: bytes) -> int:
     return blob.count(b'"dtype"', 8, 8 + size)
 
 
-def read_channel(path: Path, cap: int) -> dict[str, _Record]:
+def read_channel(path: Path, cap: int) -> dict[str, Record]:
     """Parse the channel file: per probe a JSON header line, then its tensor bytes. Reading stops at
     the first malformed record (a harness killed mid-write), and once the records together pass
     TOTAL_OUTPUT_FACTOR times `cap`; what came before stands."""
-    records: dict[str, _Record] = {}
+    records: dict[str, Record] = {}
     total = 0
     try:
         with open(path, "rb") as f:
@@ -203,7 +203,7 @@ def read_channel(path: Path, cap: int) -> dict[str, _Record]:
                     break
                 total += len(line) + n
                 result = header.get("result")
-                records[header["name"]] = _Record(header.get("status"),
+                records[header["name"]] = Record(header.get("status"),
                                                   result if isinstance(result, str) else None, blob,
                                                   header)
     except (OSError, ValueError, RecursionError):
@@ -211,7 +211,7 @@ def read_channel(path: Path, cap: int) -> dict[str, _Record]:
     return records
 
 
-def _read_outcome(record: _Record | None, spec: ProbeSpec, log: str, extraction: Extraction,
+def read_outcome(record: Record | None, spec: ProbeSpec, log: str, extraction: Extraction,
                   harness_died: str) -> ProbeOutcome:
     name = spec.name
     if record is None:
@@ -411,7 +411,7 @@ def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: L
         outcomes = {}
         for p in plan.probes:
             log = tail_inside(work, f"out/{p.name}.log", 4000)
-            outcomes[p.name] = _read_outcome(records.get(p.name), p, log, extraction, died)
+            outcomes[p.name] = read_outcome(records.get(p.name), p, log, extraction, died)
         reported = ready.header.get("torch")
         version = _clean(reported, 40) if isinstance(reported, str) else None
         return ProbeRun(outcomes, result.seconds, version, timed_out=result.timed_out,

@@ -10,6 +10,7 @@ released notebook, `assignments/<id>/public/`:
                          code on the public probes' results where the graded check needs the
                          judge's reference (the replayed trainer, say) and so cannot ship
     probes.py            the assignment's probes (they hold no secrets by design)
+    params.py            the assignment's params model, so that a student's config validates
     plan.json            the public probes to run: names, functions, arguments, time limits
     inputs.safetensors   the inputs those probes read, chosen by the judge's own make_plan
 
@@ -22,7 +23,6 @@ message that says so. The bundle is deterministic, so `tests/test_release.py` te
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import shutil
 import sys
@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
+from autograder import assignment
 from autograder.config import GradingConfig, solution_path
 from autograder.errors import UserError
 from autograder.extract import extract
@@ -136,14 +137,6 @@ def cut_tests(path: Path, wanted: set[str], plan_names: set[str]) -> tuple[str, 
     return "\n\n\n".join(pieces) + "\n", {fn.name for fn in tests}, probes
 
 
-def load_conftest(hidden: Path, aid: str) -> types.ModuleType:
-    """The assignment's conftest as a module of this (trusted) process, for its make_plan."""
-    spec = importlib.util.spec_from_file_location(f"autograder_plan_{aid}", hidden / aid / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 class _Reads(dict):
     """The inputs, recording which keys a probe reads (all of them, if it iterates)."""
 
@@ -214,7 +207,7 @@ def build(root: Path, cfg: GradingConfig, aid: str, released=None) -> dict[str, 
     found: set[str] = set()
     probe_names: set[str] = set()
     header = HEADER.format(aid=aid, notebook=acfg.notebook)
-    plan: Plan = load_conftest(hidden, aid).make_plan(cfg, "cpu")
+    plan: Plan = assignment.make_plan(root, cfg, aid, "cpu")
     for path in sorted((hidden / aid).glob("test_*.py")):
         text, names, probes = cut_tests(path, wanted, {p.name for p in plan.probes})
         if names:
@@ -239,8 +232,7 @@ def build(root: Path, cfg: GradingConfig, aid: str, released=None) -> dict[str, 
         probe_names |= _probe_names([tree], {p.name for p in plan.probes})
     probes_file = hidden / aid / PROBES_FILE
     keys = _inputs_read(root, aid, acfg.notebook, probes_file, plan, probe_names) if plan.uses_torch else set()
-    specs = [{"name": p.name, "function": p.function, "args": p.args,
-              "timeout_s": p.timeout_s or acfg.probe_timeout_s.get(p.name)}
+    specs = [{"name": p.name, "function": p.function, "args": p.args, "timeout_s": p.timeout_s}
              for p in plan.probes if p.name in probe_names]
     meta = {"assignment": aid, "seed": acfg.seed, "uses_torch": plan.uses_torch, "probes": specs,
             "checks": sorted(wanted_full), "selfchecks": selfchecks,
@@ -252,6 +244,9 @@ def build(root: Path, cfg: GradingConfig, aid: str, released=None) -> dict[str, 
     tensors = {k: plan.inputs[k].contiguous() for k in sorted(keys)}
     files[INPUTS_FILE] = save(tensors) if tensors else b""
     files[PROBES_FILE] = probes_file.read_bytes()
+    params = hidden / aid / assignment.PARAMS_FILE
+    if params.is_file():  # a student's config is validated with it (autograder/assignment.py)
+        files[assignment.PARAMS_FILE] = params.read_bytes()
     return files
 
 

@@ -72,3 +72,18 @@ def main(*, assignment_id: str, config: GradingConfig | None = None, root: Path 
     public.write(root, cfg, assignment_id, target.parent / "public",
                  released=nbformat.reads(text, as_version=4))
     return target
+
+
+def warnings(root: Path, cfg: GradingConfig, assignment_id: str) -> list[str]:
+    """What the release's instructor should hear about its config block (nothing stops the
+    release): time limits named for probes the plan does not have (a typo keeps the default)."""
+    from autograder import assignment
+
+    plan = assignment.make_plan(root, cfg, assignment_id, "cpu")
+    unknown = assignment.unknown_timeouts(cfg, assignment_id, plan)
+    if not unknown:
+        return []
+    names = ", ".join(sorted(spec.name for spec in plan.probes))
+    return [f"{assignment_id}: probe_timeout_s names {', '.join(unknown)}, which "
+            f"{'is not a probe' if len(unknown) == 1 else 'are not probes'} of its plan "
+            f"(the probes: {names}); those limits are not applied"]

@@ -23,7 +23,7 @@ from it) and sandboxes running side by side in a batch cannot starve or signal e
 Around every tier: resource limits (address space, CPU time, file size, processes, no core files),
 a minimal environment, a wall-clock timeout, and a kill of every process left in the session.
 And per submission, a quota on what it holds on disk and in tmp (bytes, files): watched by the
-harness every 50 ms (harness._Quota, which stops the probe and removes what it added) and from
+harness every 50 ms (the harness's quota watch, which stops the probe and removes what it added) and from
 here every 50 ms at twice the quota (QuotaWatch, for a submission that stops the harness).
 """
 from __future__ import annotations
@@ -120,7 +120,7 @@ def rlimits(limits: Limits) -> dict:
 
 
 def quota(limits: Limits, mode: str, uid: int | None) -> dict:
-    """The submission's quota as the harness watches it (harness._Quota): bytes and files, the
+    """The submission's quota as the harness watches it (its quota watch): bytes and files, the
     bwrap sandbox's own /tmp mount (elsewhere tmp is inside the work folder), and whether every
     process of the harness's uid is the submission's (a uid or a pid namespace of its own), so
     that a probe over the quota can be stopped with all it started."""
@@ -135,7 +135,7 @@ PROCS_EVERY = 5  # ... and, every 5th time (250 ms), the deleted open files of t
 
 class QuotaWatch:
     """The trusted side's backstop for the submission's quota, measured from outside while the
-    sandbox runs. The harness stops a probe at the quota (harness._Quota) and removes what it
+    sandbox runs. The harness stops a probe at the quota and removes what it
     added; a submission that stops or kills the harness first is stopped here, the whole sandbox,
     at twice the quota. While the harness still runs (where the sandbox has a uid of its own, so
     that its processes can be told), the backstop waits until four times the quota, so that the

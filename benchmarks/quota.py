@@ -10,7 +10,6 @@ for the stopped harness). Needs root (the warm start, the sandbox uids).
 
     .venv/bin/python benchmarks/quota.py
 """
-import importlib.util
 import os
 import re
 import statistics
@@ -21,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "adversarial")]
-from autograder import harness, judge, sandbox  # noqa: E402
+from autograder import assignment, harness, judge, sandbox  # noqa: E402
 from autograder.config import load_config  # noqa: E402
 from autograder.errors import SandboxUnavailable  # noqa: E402
 from autograder.extract import Extraction, extract  # noqa: E402
@@ -38,9 +37,6 @@ HELD = re.compile(r"more than (\d+) MiB.*?it held (\d+)")
 def main():
     cfg = load_config(ROOT / "grading_config.yaml")
     limits = cfg.limits.model_copy(update=QUOTA)
-    spec = importlib.util.spec_from_file_location("judge03", ROOT / "tests/hidden" / AID / "conftest.py")
-    conf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conf)
     sol = ROOT / "solutions" / AID / f"{AID}.ipynb"
     ref = extract(sol, sol, AID).source
     table = attacks.cases(ref, list(cfg.assignment(AID).tests), {
@@ -58,7 +54,7 @@ def main():
         for start in ("warm", "cold"):
             os.environ["AUTOGRADER_SANDBOX_START"] = start
             for name in CASES:
-                plan = conf.make_plan(cfg, "cpu")
+                plan = assignment.make_plan(ROOT, cfg, AID, "cpu")
                 plan.probes = [p for p in plan.probes if p.name in ("accuracy", "fit_gaussians")]
                 run = run_probes(Extraction(table[name][0]), ROOT / "tests/hidden" / AID / "probes.py",
                                  plan, limits, "cpu", cfg.assignment(AID).seed, sandbox=tier)

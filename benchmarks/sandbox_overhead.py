@@ -6,7 +6,6 @@ Runs the probe stage of 03_network on the reference solution, alternating `--san
     .venv/bin/python benchmarks/sandbox_overhead.py [--repeat 5]
 """
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from autograder import assignment  # noqa: E402
 from autograder.config import load_config  # noqa: E402
 from autograder.extract import extract  # noqa: E402
 from autograder.probe import run_probes  # noqa: E402
@@ -26,10 +26,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     cfg = load_config(ROOT / "grading_config.yaml")
-    spec = importlib.util.spec_from_file_location("judge03", ROOT / "tests/hidden" / AID / "conftest.py")
-    conf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conf)
-    plan = conf.make_plan(cfg, "cpu")
+    plan = assignment.make_plan(ROOT, cfg, AID, "cpu")
     sol = ROOT / "solutions" / AID / f"{AID}.ipynb"
     extraction = extract(sol, sol, AID)
     times = {"none": [], "bwrap": []}

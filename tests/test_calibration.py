@@ -97,6 +97,7 @@ def test_grading_with_an_uncalibrated_threshold_says_so(tmp_path):
     config.write_text(yaml.safe_dump(raw, sort_keys=False))
     lines = unsupported_thresholds(ROOT, load_config(config), "03_network")
     assert len(lines) == 1 and "digits.accuracy is 0.5 (lower bound)" in lines[0], lines
+    assert "its `calibration` text still cites 0.85" in lines[0], lines
     assert unsupported_thresholds(ROOT, CFG, "03_network") == []
     assert unsupported_thresholds(tmp_path, load_config(config), "03_network") == []  # no records kept
     proc = run_cli("grade", ROOT / "examples/03_network/alice_correct.ipynb", "--out", tmp_path / "out",
@@ -104,3 +105,43 @@ def test_grading_with_an_uncalibrated_threshold_says_so(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "thresholds the committed calibration does not support" in proc.stderr
     assert "digits.accuracy is 0.5" in proc.stderr and "autograder calibrate 03_network" in proc.stderr
+
+
+def test_calibration_text_citing_a_number():
+    from autograder.calibrate import cites
+
+    text = "1e-4 sits 950x above the first and 7,700x below; correct 0.916-0.986 (0.066 above 0.85)"
+    for value in (1e-4, 7700, 0.916, 0.986, 0.85, 950):
+        assert cites(text, value), value
+    for value in (0.5, 1e-3, 0.9, 16):
+        assert not cites(text, value), value
+
+
+def test_a_changed_suite_is_named_against_its_record(tmp_path):
+    """A record keeps the fingerprint of the hidden suite it graded with; once the suite changes,
+    `grade` says the committed sweep no longer covers it. Editing a self-check (no points) does not
+    count, nor does another assignment's suite."""
+    import json
+    import shutil
+
+    from autograder import fingerprint
+    from autograder.calibrate import RECORDS, unsupported_thresholds
+
+    hidden = tmp_path / "tests" / "hidden"
+    shutil.copytree(ROOT / "tests" / "hidden" / "03_network", hidden / "03_network",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "tests" / "hidden" / "conftest.py", hidden / "conftest.py")
+    assert fingerprint.suite(tmp_path, "03_network") == fingerprint.suite(ROOT, "03_network")
+    record = json.loads((ROOT / RECORDS / "03_network.json").read_text())
+    record["suite"] = fingerprint.suite(ROOT, "03_network")
+    (tmp_path / RECORDS).mkdir(parents=True)
+    (tmp_path / RECORDS / "03_network.json").write_text(json.dumps(record))
+    assert unsupported_thresholds(tmp_path, CFG, "03_network") == []
+    (hidden / "03_network" / "selfcheck.py").write_text("# a hint reworded\n")
+    (hidden / "04_digits_cnn").mkdir()
+    (hidden / "04_digits_cnn" / "test_new.py").write_text("def test_x():\n    pass\n")
+    assert unsupported_thresholds(tmp_path, CFG, "03_network") == []
+    with (hidden / "03_network" / "test_network.py").open("a") as f:
+        f.write("\n# a check edited\n")
+    assert unsupported_thresholds(tmp_path, CFG, "03_network") == [
+        "03_network: its hidden suite (tests/hidden/03_network/) changed since the committed sweep"]

@@ -288,7 +288,7 @@ def test_the_bundle_holds_no_hidden_check(aid):
     folder = public.folder(ROOT, aid)
     selfcheck = [public.selfcheck_file(aid)] if (ROOT / "tests/hidden" / aid / public.SELFCHECK_SOURCE).is_file() else []
     assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("test_")) == \
-        sorted(["inputs.safetensors", "plan.json", "probes.py", *selfcheck])
+        sorted(["inputs.safetensors", "params.py", "plan.json", "probes.py", *selfcheck])
     text = "\n".join(p.read_text() for p in sorted(folder.glob("test_*.py")))
     wanted = {n.split("[")[0] for n in public.public_names(CFG, aid)}
     defined = set(re.findall(r"^def (test_\w+)", text, re.M))

@@ -67,7 +67,7 @@ def _channel(tmp_path: Path, result: str, tensors: bytes = b"") -> Path:
 def _read(path: Path, cap: int) -> probe.ProbeOutcome:
     records = probe.read_channel(path, cap)
     spec = probe.ProbeSpec("bomb", "f", timeout_s=1)
-    return probe._read_outcome(records.get("bomb"), spec, "", Extraction("x = 1\n"), "")
+    return probe.read_outcome(records.get("bomb"), spec, "", Extraction("x = 1\n"), "")
 
 
 def test_a_json_bomb_costs_the_trusted_side_little(tmp_path):

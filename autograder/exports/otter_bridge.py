@@ -9,10 +9,10 @@ otter runs it in the student's notebook namespace after the notebook has run. `c
 
 1. builds a module `submission` from that namespace (the student's `Network`, `trainer`, ...);
 2. runs the kit's own hidden suite, tests/hidden/<id>, through `judge.run_judge` (the same pytest
-   run `autograder grade` makes), with two stages swapped for the duration: `extract` (there is no
-   file, only the namespace) and `run_probes`, which runs each probe of the judge's plan here, in
+   run `autograder grade` makes), with a judge context whose two stages differ: `extract` (there is
+   no file, only the namespace) and `run_probes`, which runs each probe of the judge's plan here, in
    this process, instead of in the sandbox. Each probe's output goes through the same JSON and
-   safetensors round trip and the same validation (`probe._read_outcome`) as a sandboxed one, so
+   safetensors round trip and the same validation (`probe.read_outcome`) as a sandboxed one, so
    the hidden checks read the very Evidence they read under `autograder grade`;
 3. passes when the named check passed, and raises AssertionError with the judge's message when not.
 
@@ -128,14 +128,14 @@ def _run_probe(student, probes, spec, inputs: dict, device: str, seed: int):
     except BaseException as exc:  # noqa: BLE001 - whatever the student's code raised is data
         if isinstance(exc, KeyboardInterrupt):
             raise
-        result = {"status": "error", "stage": "probe", **harness._describe(exc)}
+        result = {"status": "error", "stage": "probe", **harness.describe(exc)}
     status["seconds"] = round(time.monotonic() - start, 3)
     try:
         text = json.dumps(result) if result is not None else None
     except (TypeError, ValueError, RecursionError):
         text = json.dumps({"status": "invalid"})  # read back as "not in the expected form"
-    record = probe._Record(status, text, blob)
-    return probe._read_outcome(record, spec, "", _namespace_extraction(), "")
+    record = probe.Record(status, text, blob)
+    return probe.read_outcome(record, spec, "", _namespace_extraction(), "")
 
 
 def _namespace_extraction():
@@ -198,15 +198,11 @@ def judge_namespace(assignment_id: str, namespace: dict):
         raise AssertionError(str(exc)) from None
     device = judge.resolve_device(cfg.device)
     student = _module(namespace)
-    saved = judge.extract, judge.run_probes
-    judge.extract = lambda submission, release, aid: _namespace_extraction()
-    judge.run_probes = _in_process(student)
-    try:
-        verdict = judge.run_judge(assignment_id, Path(f"<{assignment_id} notebook namespace>"),
-                                  device=device, config_path=config_path.resolve(), root=root,
-                                  sandbox_mode="none")
-    finally:
-        judge.extract, judge.run_probes = saved
+    verdict = judge.run_judge(assignment_id, Path(f"<{assignment_id} notebook namespace>"),
+                              device=device, config_path=config_path.resolve(), root=root,
+                              sandbox_mode="none", cfg=cfg,
+                              extract_with=lambda submission, release, aid: _namespace_extraction(),
+                              probe_with=_in_process(student))
     _LAST[:] = [(key, verdict)]
     return verdict
 

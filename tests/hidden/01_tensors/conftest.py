@@ -53,8 +53,7 @@ def make_plan(cfg: GradingConfig, device: str) -> Plan:
         "gradient_descent": p.descent.model_dump(include={"lr", "steps"}),
         "sgd_descent": p.descent.model_dump(include={"lr", "steps"}),
     }
-    specs = [ProbeSpec(name, name, args.get(name, {}), a.probe_timeout_s.get(name))
-             for name in FUNCTIONS]
+    specs = [ProbeSpec(name, name, args.get(name, {})) for name in FUNCTIONS]
     return Plan(specs, inputs)
 
 
@@ -75,11 +74,6 @@ def descent(plan: Plan, lr: float, steps: int, bug: str | None = None):
     """Gradient descent as the contract defines it (float64), or with one named bug, for diagnosis
     (probes.calculus_descent: the self-checks recompute with the same code)."""
     return probes.calculus_descent(*_regression(plan), lr, steps, bug=bug)
-
-
-@pytest.fixture(name="make_plan", scope="session")
-def _make_plan():
-    return make_plan
 
 
 @pytest.fixture

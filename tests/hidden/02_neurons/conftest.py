@@ -77,8 +77,6 @@ def make_plan(cfg: GradingConfig, device: str) -> Plan:
         ProbeSpec("xor_net", "xor_net", {"seeds": [a.seed + k for k in range(p.xor.restarts)],
                                          "steps": p.xor.steps, "lr": p.xor.lr}),
     ]
-    for spec in specs:
-        spec.timeout_s = a.probe_timeout_s.get(spec.name)
     return Plan(specs, inputs)
 
 
@@ -113,11 +111,6 @@ def nonlinearity(inputs: torch.Tensor, outputs: torch.Tensor) -> float:
     residual = (design @ solution - out).norm()
     spread = (out - out.mean(dim=0)).norm()
     return (residual / spread).item() if spread > 0 else 0.0
-
-
-@pytest.fixture(name="make_plan", scope="session")
-def _make_plan():
-    return make_plan
 
 
 @pytest.fixture

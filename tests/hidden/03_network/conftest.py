@@ -112,7 +112,6 @@ def _split(X, y, test_fraction, generator):
 def make_plan(cfg: GradingConfig, device: str) -> Plan:
     a = cfg.assignment(AID)
     p = cfg.params(AID)
-    timeouts = a.probe_timeout_s
     g = torch.Generator().manual_seed(a.seed)
     secret = torch.Generator().manual_seed(a.secret_seed)
     inputs: dict[str, torch.Tensor] = {}
@@ -170,14 +169,7 @@ def make_plan(cfg: GradingConfig, device: str) -> Plan:
             "data": name, "sizes": params.sizes, "activation": params.activation,
             "epochs": params.epochs, "lr": params.lr, "momentum": params.momentum,
             "nesterov": params.nesterov, "batch_size": params.batch_size, "seed": a.seed}))
-    for spec in specs:
-        spec.timeout_s = timeouts.get(spec.name)
     return Plan(specs, inputs, secrets)
-
-
-@pytest.fixture(name="make_plan", scope="session")
-def _make_plan():
-    return make_plan
 
 
 @pytest.fixture

@@ -24,10 +24,9 @@ def load_key() -> dict[int, dict]:
 
 
 def make_plan(cfg: GradingConfig, device: str) -> Plan:
-    a = cfg.assignment(AID)
     # No inputs and no arguments: nothing about the key goes into the sandbox. The student's module
     # needs no torch either, so the sandbox skips importing it.
-    return Plan([ProbeSpec("answers", "answers", {}, a.probe_timeout_s.get("answers"))], {},
+    return Plan([ProbeSpec("answers", "answers", {})], {},
                 uses_torch=False)
 
 
@@ -116,11 +115,6 @@ def read_answers(ev: Evidence, numbers) -> tuple[dict[int, Reading], list[str]]:
         notes.append(as_strings[0] + (f", and {more} more key{'s' if more > 1 else ''} written "
                                       "as strings the same way" if more else ""))
     return readings, notes
-
-
-@pytest.fixture(name="make_plan", scope="session")
-def _make_plan():
-    return make_plan
 
 
 @pytest.fixture(scope="session")
