@@ -82,7 +82,12 @@ def _probe_names(nodes: list[ast.AST], plan_names: set[str]) -> set[str]:
     few fails the reference's public checks, which tests/test_check.py runs."""
     strings, prefixes = set(), set()
     for node in nodes:
+        # `{x:g}` is an f-string inside an f-string (its format spec), not a name written down
+        specs = {id(n.format_spec) for n in ast.walk(node)
+                 if isinstance(n, ast.FormattedValue) and n.format_spec is not None}
         for n in ast.walk(node):
+            if id(n) in specs:
+                continue
             if isinstance(n, ast.Constant) and isinstance(n.value, str):
                 strings.add(n.value)
             elif isinstance(n, ast.JoinedStr) and n.values and isinstance(n.values[0], ast.Constant):

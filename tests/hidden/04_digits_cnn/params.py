@@ -9,6 +9,8 @@ class CnnTrainParams(Strict):
     epochs: int = Field(gt=0)
     batch_size: int = Field(gt=0)
     lr: float = Field(gt=0)
+    budget_s: float = Field(gt=0, description="wall-clock seconds the judge spends training one "
+                            "submission's network at most; one that would take longer is refused")
 
 
 class Params(Strict):

@@ -1,8 +1,10 @@
 """Probes of 04_digits_cnn. They run in the sandbox, next to the student's code.
 
-They return raw observations (JSON + tensors) and hold no secrets: the held-out images arrive
-without labels, and the judge counts correct answers itself. `train_reference` is the course's own
-training loop, so the CNN is graded on its own and not on the student's loop.
+They return raw observations (JSON + tensors) and hold no secrets. No training happens here, and no
+held-out image comes here: `graph` exports the student's DigitCNN as two graphs of standard operators
+(training and evaluation mode) with its initial weights, and the judge rebuilds it from them
+(autograder/graph.py), trains it with `train_reference`, the course's own loop, on digits it drew,
+and scores it on digits that never enter the sandbox.
 
 Each probe is `name(student, args, inputs, device) -> (json_dict, tensor_dict)`.
 """
@@ -42,21 +44,6 @@ def dataset(student, args, inputs, device):
     return data, tensors
 
 
-def _hooked(model):
-    """Record, for every call of a leaf module in forward order, its type and its input's minimum."""
-    calls = []
-
-    def hook(module, args, output):
-        x = args[0] if args else None
-        calls.append({"type": _type(module),
-                      "input_min": float(x.min()) if isinstance(x, torch.Tensor) and x.numel() else None})
-
-    for m in model.modules():
-        if not list(m.children()):
-            m.register_forward_hook(hook)
-    return calls
-
-
 def parameters(student, args, inputs, device):
     """Construction only: no forward pass, so a crashing forward costs only the forward checks."""
     model = student.DigitCNN()
@@ -67,23 +54,16 @@ def parameters(student, args, inputs, device):
 def network(student, args, inputs, device):
     x = inputs["images"].to(device)
     model = student.DigitCNN().to(device)
-    calls = _hooked(model)
     model.eval()
     with torch.no_grad():
         first = model(x)
-        n_calls = len(calls)
         second = model(x)
-        model.train()
-        torch.manual_seed(1)
-        train_a = model(x)
-        torch.manual_seed(2)
-        train_b = model(x)
-        model.eval()
         shapes = {}
         for bs in args["batch_sizes"]:
             shapes[str(bs)] = list(model(torch.rand(bs, 1, 28, 28, device=device)).shape)
-    return {"calls": calls[:n_calls][:200], "shapes": shapes}, {
-        "eval.a": first, "eval.b": second, "train.a": train_a, "train.b": train_b}
+    # for the shape check, the student's self-check and the learning check's hint; the layer,
+    # ReLU, dropout and logits checks run the network rebuilt from `graph` instead
+    return {"shapes": shapes}, {"eval.a": first, "eval.b": second}
 
 
 def train_reference(model, images, labels, args, device):
@@ -107,10 +87,51 @@ def train_reference(model, images, labels, args, device):
     return losses
 
 
-def train(student, args, inputs, device):
-    model = student.DigitCNN().to(device)
-    losses = train_reference(model, inputs["train.x"], inputs["train.y"], args, device)
-    model.eval()
-    with torch.no_grad():
-        logits = torch.cat([model(x.to(device)) for x in inputs["held.x"].split(500)])
-    return {"losses": losses}, {"held.logits": logits}
+def _encode(arg):
+    """One argument of a graph node as JSON (autograder/graph.py gives the form)."""
+    if isinstance(arg, torch.fx.Node):
+        return {"ref": arg.name}
+    if isinstance(arg, (list, tuple)):
+        return {"list": [_encode(a) for a in arg]}
+    if arg is None or type(arg) in (int, float, bool, str):
+        return {"const": arg}
+    return {"const": str(arg)}  # a dtype or a device: the judge refuses what it does not expect
+
+
+def _graph(program) -> dict:
+    kinds = {spec.arg.name: (spec.kind.name.lower(), spec.target or spec.arg.name)
+             for spec in program.graph_signature.input_specs}
+    nodes, output = [], None
+    for node in program.graph.nodes:
+        if node.op == "placeholder":
+            kind, target = kinds.get(node.name, ("user_input", node.name))
+            nodes.append({"name": node.name, "op": "input", "kind": kind, "target": target})
+        elif node.op == "call_function":
+            nodes.append({"name": node.name, "op": "call", "target": str(node.target),
+                          "args": [_encode(a) for a in node.args],
+                          "kwargs": {k: _encode(v) for k, v in node.kwargs.items()}})
+        elif node.op == "output":
+            output = _encode(node.args[0])
+    return {"nodes": nodes, "output": output}
+
+
+def graph(student, args, inputs, device):
+    """DigitCNN() as data: its graph in training and in evaluation mode, with a batch dimension of
+    any size, and its initial weights. The judge rebuilds, trains and scores it."""
+    model = student.DigitCNN()
+    example = (torch.zeros(2, 1, 28, 28),)
+    batch = torch.export.Dim("batch", min=2, max=4096)
+    graphs = {}
+    for mode in ("train", "eval"):
+        getattr(model, mode)()
+        try:
+            program = torch.export.export(model, example, dynamic_shapes=({0: batch},))
+        except Exception as exc:  # noqa: BLE001 - the student's forward: say what stopped it
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            return {"export_error": f"{type(exc).__name__}: {first}", "mode": mode}, {}
+        graphs[mode] = _graph(program)
+        if mode == "train":
+            state = {k: v.detach().clone() for k, v in program.state_dict.items()}
+            state.update({k: v.detach().clone() for k, v in program.constants.items()
+                          if isinstance(v, torch.Tensor)})
+    return {"graphs": graphs}, {f"state.{k}": v.contiguous() for k, v in state.items()}

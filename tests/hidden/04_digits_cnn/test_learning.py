@@ -1,12 +1,14 @@
 """Your DigitCNN, trained by the course's own loop, reads digits it never saw.
 
-The held-out digits come from a seed only the judge knows; their labels never leave the judge."""
+The judge rebuilds the network from its exported graph and trains it itself (the `trained` fixture);
+the training digits and the held-out digits, from a seed only the judge knows, never enter the
+sandbox."""
 import torch
 
 from autograder.evidence import fail
 
 
-def _hint(ev, logits, submission_run) -> str:
+def _hint(trained, logits, submission_run) -> str:
     """The likely reason a CNN reads badly, from what the judge saw of it."""
     rows = logits.double()
     if torch.allclose(rows.sum(dim=1), torch.ones(len(rows), dtype=rows.dtype), atol=1e-4) \
@@ -19,7 +21,7 @@ def _hint(ev, logits, submission_run) -> str:
             and not torch.equal(a, b):
         return ("in evaluation mode it gives different outputs for the same images, so dropout is "
                 "still on when it predicts")
-    losses = ev.data.get("losses")
+    losses = trained.losses
     if isinstance(losses, list) and len(losses) >= 2 and all(isinstance(v, float) for v in losses):
         if losses[-1] >= 0.95 * losses[0]:
             return (f"its training loss did not fall ({losses[0]:.3f} to {losses[-1]:.3f}): check "
@@ -27,15 +29,16 @@ def _hint(ev, logits, submission_run) -> str:
     return "check the layers against the description, and the ReLUs between them"
 
 
-def test_heldout_accuracy__catches_a_cnn_that_does_not_learn(probe, p, plan, measure, submission_run,
-                                                             curve):
+def test_heldout_accuracy__catches_a_cnn_that_does_not_learn(trained, p, plan, measure,
+                                                             submission_run, curve):
     """After a fixed training budget, your network classifies fresh digits well enough."""
-    ev = probe("train", "training your DigitCNN")
-    curve("training loss, the course's loop", ev.data.get("losses"))
+    if trained.problem:
+        fail(f"your DigitCNN could not be trained: {trained.problem}")
+    curve("training loss, the course's loop", trained.losses)
     held_y = plan.secrets["held.y"]
-    logits = ev.tensor("held.logits", (len(held_y), 10), what="the held-out scores")
+    logits = trained.logits
     acc = (logits.argmax(dim=1) == held_y).double().mean().item()
     if not p.accuracy.passes(measure("accuracy", acc)):
         fail(f"after training, your network reads {acc:.1%} of fresh digits correctly; a correct "
              f"DigitCNN reaches at least {p.accuracy.value:.0%} with this budget. Likely: "
-             f"{_hint(ev, logits, submission_run)}")
+             f"{_hint(trained, logits, submission_run)}")

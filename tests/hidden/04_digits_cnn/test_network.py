@@ -1,15 +1,57 @@
-"""DigitCNN: shapes, layers in order, ReLUs, dropout, logits."""
-import pytest
+"""DigitCNN: shapes, layers in order, ReLUs, dropout, logits.
+
+The layer, ReLU, dropout and logits checks read no report of the student's process: the judge
+rebuilds the network from its exported graph (autograder/graph.py) and runs it itself."""
+from types import SimpleNamespace
+
 import torch
 
 from autograder.evidence import check, fail
+from autograder.graph import GraphNet, GraphRefused
 
-CONV = "torch.nn.modules.conv.Conv2d"
-LINEAR = "torch.nn.modules.linear.Linear"
+LAYER_NAMES = {"conv2d": "Conv2d", "linear": "Linear"}
 
 
 def _net(probe, what="DigitCNN"):
     return probe("network", what)
+
+
+def _rebuilt_runs(probe, plan) -> SimpleNamespace:
+    """The untrained network, rebuilt from its graph, run by the judge on the probe images: what
+    flows into each conv and linear layer, two passes in evaluation mode and two in training mode
+    with different random seeds."""
+    ev = probe("graph", "DigitCNN")
+    if "export_error" in ev.data:
+        fail(f"the grader could not turn DigitCNN into a graph of PyTorch operations "
+             f"({ev.value('export_error', str)}); keep forward to layers and tensor operations, "
+             "with no Python branch on a tensor's values")
+    graphs = ev.value("graphs", dict)
+    state = {k.removeprefix("state."): v for k, v in ev.outcome.tensors.items()}
+    x = plan.inputs["images"]
+    try:
+        net = GraphNet(graphs.get("train"), graphs.get("eval"), state)
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            net.eval()
+            net.trace = []
+            eval_a = net(x)
+            trace, net.trace = net.trace, None
+            eval_b = net(x)
+            net.train()
+            torch.manual_seed(1)
+            train_a = net(x)
+            torch.manual_seed(2)
+            train_b = net(x)
+    except GraphRefused as exc:
+        fail(f"DigitCNN could not be rebuilt from its graph: {exc}")
+    return SimpleNamespace(trace=trace, eval_a=eval_a, eval_b=eval_b, train_a=train_a,
+                           train_b=train_b)
+
+
+def _rebuilt(probe, plan, submission_run) -> SimpleNamespace:
+    """_rebuilt_runs, once per submission."""
+    if "rebuilt" not in submission_run.memo:
+        submission_run.memo["rebuilt"] = _rebuilt_runs(probe, plan)
+    return submission_run.memo["rebuilt"]
 
 
 def test_output_shape_for_any_batch_size__catches_hardcoded_batch(probe, p):
@@ -31,51 +73,49 @@ def test_parameter_count_within_bounds(probe, p):
           f"between {lo:,} and {hi:,}")
 
 
-def test_two_convs_then_three_linears__catches_missing_or_extra_layers(probe):
+def test_two_convs_then_three_linears__catches_missing_or_extra_layers(probe, plan, submission_run):
     """forward runs exactly two nn.Conv2d layers, then exactly three nn.Linear layers."""
-    ev = _net(probe)
-    order = [c.get("type") for c in ev.value("calls", list) if isinstance(c, dict)]
-    layers = [t for t in order if t in (CONV, LINEAR)]
-    names = ["Conv2d" if t == CONV else "Linear" for t in layers]
+    names = [LAYER_NAMES[op] for op, _ in _rebuilt(probe, plan, submission_run).trace]
     check(names == ["Conv2d", "Conv2d", "Linear", "Linear", "Linear"],
           f"forward should use Conv2d, Conv2d, Linear, Linear, Linear in that order; it used {names}")
 
 
-def test_relu_after_hidden_layers__catches_missing_relu(probe):
+def test_relu_after_hidden_layers__catches_missing_relu(probe, plan, submission_run):
     """A ReLU follows each conv layer and the first two linear layers, so every layer after the
     first receives non-negative inputs."""
-    ev = _net(probe)
-    calls = [c for c in ev.value("calls", list) if isinstance(c, dict) and c.get("type") in (CONV, LINEAR)]
-    check(len(calls) == 5, "cannot check the ReLUs: the network does not have 2 conv and 3 linear layers")
+    trace = _rebuilt(probe, plan, submission_run).trace
+    check(len(trace) == 5, "cannot check the ReLUs: the network does not have 2 conv and 3 linear layers")
     names = ["the second conv layer", "the first linear layer", "the second linear layer",
              "the last linear layer"]
-    for name, call in zip(names, calls[1:]):
-        low = call.get("input_min")
-        if isinstance(low, (int, float)) and low < 0:
+    for name, (_, low) in zip(names, trace[1:]):
+        if low < 0:
             fail(f"{name} receives negative inputs, so no ReLU comes before it")
 
 
-def test_dropout_active_in_training__catches_missing_dropout(probe):
+def test_dropout_active_in_training__catches_missing_dropout(probe, plan, submission_run):
     """In training mode dropout is active: two passes with different random seeds differ."""
-    ev = _net(probe)
-    a, b = ev.tensor("train.a", dtype=None), ev.tensor("train.b", dtype=None)
+    runs = _rebuilt(probe, plan, submission_run)
+    a, b = runs.train_a, runs.train_b
     check(a.shape == b.shape and not torch.equal(a, b),
           "in training mode two forward passes gave identical outputs: is there a dropout layer?")
 
 
-def test_dropout_inactive_in_eval__catches_dropout_always_on(probe):
+def test_dropout_inactive_in_eval__catches_dropout_always_on(probe, plan, submission_run):
     """In evaluation mode the network is deterministic: dropout is off (use nn.Dropout, or
     F.dropout(x, training=self.training))."""
-    ev = _net(probe)
-    a, b = ev.tensor("eval.a", dtype=None), ev.tensor("eval.b", dtype=None)
+    runs = _rebuilt(probe, plan, submission_run)
+    a, b = runs.eval_a, runs.eval_b
     check(a.shape == b.shape and torch.equal(a, b), "in evaluation mode two forward passes on the "
           "same images differ: dropout is still active (F.dropout needs training=self.training)")
 
 
-def test_outputs_are_logits__catches_softmax_at_the_end(probe, plan):
+def test_outputs_are_logits__catches_softmax_at_the_end(probe, plan, trained, submission_run):
     """The last layer returns raw scores: CrossEntropyLoss applies the softmax itself."""
-    ev = _net(probe)
-    out = ev.tensor("eval.a", (len(plan.inputs["images"]), 10), what="the output").double()
+    out = _rebuilt(probe, plan, submission_run).eval_a
+    n = len(plan.inputs["images"])
+    check(tuple(out.shape) == (n, 10), f"on {n} images the output has shape {tuple(out.shape)}; "
+          f"expected ({n}, 10)")
+    out = out.double()
     sums_to_one = torch.allclose(out.sum(dim=1), torch.ones(len(out), dtype=out.dtype), atol=1e-4)
     in_unit = bool(((out >= 0) & (out <= 1)).all())
     if sums_to_one and in_unit:
@@ -86,18 +126,9 @@ def test_outputs_are_logits__catches_softmax_at_the_end(probe, plan):
         # (calibration found one: benchmarks/calibration/04_digits_cnn.json). Trained scores cannot
         # stay there: with every score in [0, 1] cross-entropy cannot fall below 1.46. So where
         # training produced scores, a squashed output is judged on those.
-        trained = _trained_scores(probe, len(plan.secrets["held.y"]))
-        if trained is not None:
-            in_unit = bool(((trained >= 0) & (trained <= 1)).all())
+        if trained.logits is not None:
+            scores = trained.logits.double()
+            in_unit = bool(((scores >= 0) & (scores <= 1)).all())
     check(not in_unit, "every output lies in [0, 1]: the last layer is squashed (sigmoid?); it "
           "should return raw scores")
 
-
-def _trained_scores(probe, n):
-    """The trained network's scores on the held-out digits, or None where training failed (that
-    costs the learning check, not this one)."""
-    try:
-        return probe("train", "training your DigitCNN").tensor(
-            "held.logits", (n, 10), what="the held-out scores").double()
-    except pytest.fail.Exception:
-        return None
