@@ -96,6 +96,9 @@ def _result_elements(target: str, args: list) -> int:
             pad = args[4] if len(args) > 4 and not isinstance(args[4], str) else 0
             ph, pw = _pair(pad) if isinstance(pad, (int, list, tuple)) else (h, w)
             return n * shapes[1][0] * (h + 2 * ph) * (w + 2 * pw)
+        if target == "aten.adaptive_avg_pool2d.default" and shapes and len(args) > 1:
+            oh, ow = _pair(args[1])
+            return math.prod(shapes[0][:-2]) * int(oh) * int(ow)
         if target == "aten.linear.default" and len(shapes) >= 2:
             return math.prod(shapes[0][:-1]) * shapes[1][0]
         if target == "aten.add.Tensor" and len(shapes) == 2:
@@ -105,7 +108,7 @@ def _result_elements(target: str, args: list) -> int:
             return math.prod(a[:-1]) * (b[-1] if len(b) > 1 else 1) * max(1, math.prod(b[:-2]))
         if target == "aten.addmm.default" and len(shapes) == 3:
             return shapes[1][0] * shapes[2][-1]
-    except (RuntimeError, IndexError, ValueError):
+    except (RuntimeError, IndexError, ValueError, TypeError):
         return 0  # the operation itself reports the mismatch
     return 0
 
@@ -161,6 +164,8 @@ def validate(graph) -> dict:
             where = f"the operation {short(target)} ({node['name']})"
             if not isinstance(node.get("args"), list) or not isinstance(node.get("kwargs", {}), dict):
                 raise GraphRefused(f"{where} is not in the expected form")
+            if "out" in node.get("kwargs", {}):  # a write into a tensor of the judge's
+                raise GraphRefused(f"{where} writes into another tensor (out=)")
             for a in [*node["args"], *node.get("kwargs", {}).values()]:
                 _checked_arg(a, names, where)
         else:
@@ -228,7 +233,8 @@ class GraphNet(nn.Module):
             if self.deadline is not None and time.monotonic() > self.deadline:
                 raise GraphRefused("training it took longer than the grader allows")
             if node["op"] == "input":
-                values[node["name"]] = x if node["kind"] == "user_input" else \
+                # a copy: no operation may reach the judge's own images through its input
+                values[node["name"]] = x.clone() if node["kind"] == "user_input" else \
                     getattr(self, self.names[node["target"]])
                 continue
             fn = OPERATORS[node["target"]]

@@ -25,9 +25,9 @@ from typing import Callable
 import pytest
 import torch
 
+from autograder import assignment, sandbox
 from autograder.config import (CONFIG_NAME, GradingConfig, load_config, release_path, repo_root,
                                solution_path)
-from autograder import assignment, sandbox
 from autograder.errors import GraderError
 from autograder.extract import Extraction, extract
 from autograder.probe import Plan, ProbeRun, run_probes

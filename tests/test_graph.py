@@ -91,6 +91,8 @@ def _call(graph, index=None):
     (lambda g: g["nodes"].insert(0, {"name": "y", "op": "input", "kind": "user_input", "target": "y"}),
      "forward takes 2 tensors"),
     (lambda g: g.__setitem__("nodes", "rm -rf /"), "not in the expected form"),
+    (lambda g: _call(g, "aten.linear.default").setdefault("kwargs", {}).__setitem__(
+        "out", {"ref": "x"}), r"writes into another tensor \(out=\)"),
 ])
 def test_a_spoiled_graph_is_refused_with_a_reason(spoil, said):
     graph, _ = _graph()

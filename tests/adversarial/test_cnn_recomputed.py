@@ -33,24 +33,23 @@ if _probes is not None:
     _probes.train_reference = _ten_times
 """
 
-# where a sandboxed process could find digits: any tensor of 28x28 images in its memory, any such
-# tensor in a safetensors file of its work folder or tmp, and any other file there big enough to hold
-# that many raw float32 images
+# where a sandboxed process could find digits: any tensor of 28x28 images in its memory, and any
+# such tensor in a safetensors file of its work folder or tmp (the only form the harness ships
+# tensors in). Other files are not read: a sandbox's tmp may hold large files of other kinds.
 SEARCH = """
 import gc as _gc, json as _json, os as _os, tempfile as _tempfile
 
 def _in_file(path):
     with open(path, "rb") as f:
-        head = f.read(8)
         try:
-            size = int.from_bytes(head, "little")
+            size = int.from_bytes(f.read(8), "little")
             header = _json.loads(f.read(size)) if 0 < size < 10_000_000 else None
-        except ValueError:
-            header = None
+        except (ValueError, UnicodeDecodeError):
+            return 0
     if not isinstance(header, dict):
-        return _os.path.getsize(path) // (784 * 4)
+        return 0
     shapes = [v.get("shape", []) for k, v in header.items() if isinstance(v, dict)]
-    return max([_prod(s) // 784 for s in shapes if s[-2:] == [28, 28]] or [0])
+    return max([_prod(s) // 784 for s in shapes if isinstance(s, list) and s[-2:] == [28, 28]] or [0])
 
 def _prod(shape):
     n = 1
