@@ -7,7 +7,8 @@ and the framework discovers it by these names:
                                     in grading_config.yaml (validated once, when the config loads)
     tests/hidden/<id>/conftest.py   `make_plan(cfg, device) -> Plan`: the probes to run and the
                                     inputs the judge chooses (and any `secrets` it keeps)
-    tests/hidden/<id>/probes.py     the functions the sandbox runs on the student's module
+    tests/hidden/<id>/probes.py     the probes' recipes: what the sandbox calls in the student's module
+                                    and ships back (autograder/recipe.py); it never enters the sandbox
     tests/hidden/<id>/test_*.py     the checks (the judge), named by the config's `tests:` block
     tests/hidden/<id>/selfcheck.py  optional: zero-point hints that ship to students' `check`
     tests/mutants/<id>/, tests/variants/<id>/   known-wrong and known-right submissions
@@ -15,8 +16,8 @@ and the framework discovers it by these names:
 A student's copy of the kit has no hidden suite; `autograder release` puts `params.py` in the public
 bundle (`assignments/<id>/public/`), and the params model is found there instead.
 
-The framework, not the conftest, applies each probe's `probe_timeout_s` from the config, so a plan
-only names its probes.
+The framework, not the conftest, applies each probe's `probe_timeout_s` from the config and builds
+each probe's recipe from probes.py, so a plan only names its probes.
 """
 from __future__ import annotations
 
@@ -96,9 +97,17 @@ def plan_module(root: Path, assignment_id: str) -> types.ModuleType:
     return load_module(path, f"autograder_plan_{assignment_id}")
 
 
+def probes_module(root: Path, assignment_id: str) -> types.ModuleType:
+    """The assignment's probes.py, as a module of this (trusted) process."""
+    return load_module(hidden_dir(root, assignment_id) / PROBES_FILE, f"autograder_probes_{assignment_id}")
+
+
 def make_plan(root: Path, cfg, assignment_id: str, device: str):
     """The assignment's plan, as its conftest's `make_plan` chooses it, with each probe's time
-    limit taken from the config's `probe_timeout_s` (a limit the plan set itself is kept)."""
+    limit taken from the config's `probe_timeout_s` (a limit the plan set itself is kept) and its
+    recipe built from probes.py."""
+    from autograder import recipe
+
     module = plan_module(root, assignment_id)
     maker = getattr(module, "make_plan", None)
     if not callable(maker):
@@ -106,9 +115,12 @@ def make_plan(root: Path, cfg, assignment_id: str, device: str):
                         "make_plan(cfg, device) -> Plan")
     plan = maker(cfg, device)
     timeouts = cfg.assignment(assignment_id).probe_timeout_s
+    probes = probes_module(root, assignment_id)
     for spec in plan.probes:
         if spec.timeout_s is None:
             spec.timeout_s = timeouts.get(spec.name)
+        if spec.recipe is None:
+            spec.recipe = recipe.build(probes, spec.function, spec.args, device)
     return plan
 
 

@@ -174,8 +174,7 @@ def main(*, notebook: Path, assignment_id: str | None = None, bundle: Path | Non
         raise UserError(f"{folder} holds the public checks of another release: run "
                         f"`autograder release {aid}`, or get the current assignment folder")
     extraction = extract(notebook, release if release.is_file() else notebook, aid)
-    probes = run_probes(extraction, folder / public.PROBES_FILE, plan, cfg.limits, "cpu",
-                        meta["seed"], sandbox="none")
+    probes = run_probes(extraction, plan, cfg.limits, "cpu", meta["seed"], sandbox="none")
     run = SubmissionRun(aid, notebook, "cpu", extraction, plan, probes, cfg.params(aid),
                         probes_file=folder / public.PROBES_FILE)
     context = JudgeContext(cfg, root, "cpu", notebook, "none", config_path, aid, runs={aid: run})

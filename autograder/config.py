@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from autograder.errors import UserError
 
@@ -45,6 +45,11 @@ class TestSpec(Strict):
     points: float = Field(ge=0)
     group: str
     public: bool = Field(False, description="runs in a student's `check`; hidden tests never leave the instructor")
+    reported: bool = Field(False, description="rests on what the student's process said about "
+                           "itself (memory shared with an input, an input changed in place, grad "
+                           "mode, the device a tensor lives on), which no shipped value carries and "
+                           "a lying process could fake; together such checks are worth at most the "
+                           "assignment's reported_cap")
 
 
 class Threshold(Strict):
@@ -73,6 +78,8 @@ class AssignmentConfig(Strict):
     secret_seed: int | None = Field(None, description="held-out data; only the judge knows it")
     probe_timeout_s: dict[str, float] = Field(default_factory=dict)
     tests: dict[str, TestSpec]
+    reported_cap: float = Field(0.10, ge=0, le=1, description="the share of the assignment's points "
+                                "its `reported: true` checks may be worth together")
     params: dict = Field(default_factory=dict)
     # the params validated by the assignment's own model (tests/hidden/<id>/params.py), set once by
     # parse_config; None when no model was found (then `GradingConfig.params` says what is missing)
@@ -81,6 +88,20 @@ class AssignmentConfig(Strict):
     @property
     def max_points(self) -> float:
         return sum(t.points for t in self.tests.values())
+
+    @property
+    def reported_points(self) -> float:
+        return sum(t.points for t in self.tests.values() if t.reported)
+
+    @model_validator(mode="after")
+    def _reported_within_cap(self):
+        """What a submission could gain by lying about its own process is bounded by the config."""
+        worth, total = self.reported_points, self.max_points
+        if worth > self.reported_cap * total + 1e-9:
+            raise ValueError(f"its reported checks are worth {worth:g} of {total:g} points "
+                             f"({worth / total:.0%}), more than reported_cap ({self.reported_cap:.0%}): "
+                             "lower their points, or raise reported_cap")
+        return self
 
 
 class GradingConfig(Strict):

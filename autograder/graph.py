@@ -1,14 +1,14 @@
 """A student's network as data: rebuilt by the judge from an exported graph, with no student code.
 
-In the sandbox, a probe instantiates the student's model and exports it with `torch.export`, once in
-training mode and once in evaluation mode (so dropout is in the graph as what it does in each), with
-a dynamic batch dimension. It ships each graph as JSON (`encode`, which runs in the sandbox and is
-copied into the probes that use it) and the initial weights through safetensors. The judge
-(`rebuild`) reads the JSON, refuses any operator outside `OPERATORS` with a reason, and returns an
-`nn.Module` whose forward walks the graph with PyTorch's own functions over the shipped weights,
-now parameters of the judge's process. The judge then trains and scores that module itself: the
-submission's process only ever sent a description of a network, and describing the right network
-is the same as writing it.
+In the sandbox, the executor's `export` step (autograder/executor.py) instantiates nothing itself:
+a recipe hands it the student's model, and it exports it with `torch.export`, once in training mode
+and once in evaluation mode (so dropout is in the graph as what it does in each), with a dynamic
+batch dimension, and ships each graph as JSON and the initial weights through safetensors. The
+judge (`GraphNet.from_node`) reads the JSON, refuses any operator outside `OPERATORS` with a
+reason, and returns an `nn.Module` whose forward walks the graph with PyTorch's own functions over
+the shipped weights, now parameters of the judge's process. The judge then trains and scores that
+module itself: the submission's process only ever sent a description of a network, and describing
+the right network is the same as writing it.
 
 The JSON form of one graph: {"nodes": [...], "output": ARG}, each node
     {"name": str, "op": "input", "kind": "parameter" | "buffer" | "user_input", "target": str}
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-MAX_NODES = 2000  # a CNN of the described shape has about 20; more is not a network to train
+MAX_NODES = 2000  # the course's networks have about 20; more is not a network to train
 MAX_ELEMENTS = 16_000_000  # per result of a layer, a broadcast or a product (64 MB of float32)
 
 
@@ -52,8 +52,9 @@ def _size(x, dim):
     return int(x.shape[dim])
 
 
-# What a CNN of the course is made of, and what its common bugs use (a softmax at the end, average
-# pooling, a sigmoid), so that a buggy network is still trained and scored rather than refused.
+# What the course's networks are made of (a CNN, a small MLP for XOR), and what their common bugs use
+# (a softmax at the end, average pooling, a sigmoid), so that a buggy network is still trained and
+# scored rather than refused.
 OPERATORS = {
     "aten.conv2d.default": lambda x, w, b=None, stride=1, padding=0, dilation=1, groups=1:
         F.conv2d(x, w, b, _pair(stride), padding if isinstance(padding, str) else _pair(padding),
@@ -173,13 +174,11 @@ def validate(graph) -> dict:
         names.add(node["name"])
     if refused:
         shown = ", ".join(sorted(set(refused)))
-        raise GraphRefused(f"the network uses {shown}, which the grader does not run; a network of "
-                           "the described shape needs only convolutions, ReLU, max-pooling, "
-                           "flattening, dropout and linear layers")
+        raise GraphRefused(f"the network uses {shown}, which the grader does not run")
     _checked_arg(graph.get("output"), names, "the graph's output")
     inputs = [n for n in nodes if n["op"] == "input" and n["kind"] == "user_input"]
     if len(inputs) != 1:
-        raise GraphRefused(f"forward takes {len(inputs)} tensors; it should take one batch of images")
+        raise GraphRefused(f"forward takes {len(inputs)} tensors; it should take one batch")
     return graph
 
 
@@ -189,8 +188,10 @@ class GraphNet(nn.Module):
 
     LAYERS = ("conv2d", "linear")
 
-    def __init__(self, train_graph: dict, eval_graph: dict, state: dict[str, torch.Tensor]):
+    def __init__(self, train_graph: dict, eval_graph: dict, state: dict[str, torch.Tensor],
+                 what: str = "a CNN"):
         super().__init__()
+        self.what = what  # the kind of network, for messages: "far larger than a CNN of ..."
         self.graphs = {"train": validate(train_graph), "eval": validate(eval_graph)}
         # set to a list to record, for each conv2d and linear operation a forward runs, in order,
         # (its short name, the smallest value of its input): what flows through the network
@@ -216,6 +217,23 @@ class GraphNet(nn.Module):
                     self.register_parameter(attribute, nn.Parameter(value))
                 else:
                     self.register_buffer(attribute, value)
+
+    @classmethod
+    def from_node(cls, node, tensors: dict[str, torch.Tensor], name: str, what: str = "a CNN"):
+        """The network an executor's `export` step shipped (`node`, its tensors by path); `name`
+        is the student's class, for messages. GraphRefused says why it cannot be rebuilt."""
+        if not isinstance(node, dict):
+            raise GraphRefused(f"{name} was not exported")
+        if node.get("t") == "export_error":
+            said = f"{node.get('type', 'Exception')}: {node.get('message', '')}"
+            raise GraphRefused(f"the grader could not turn {name} into a graph of PyTorch "
+                               f"operations ({said}); keep forward to layers and tensor "
+                               "operations, with no Python branch on a tensor's values")
+        if node.get("t") != "graph" or not isinstance(node.get("state"), dict):
+            raise GraphRefused(f"the exported {name} is not in the expected form")
+        state = {k: tensors[v] for k, v in node["state"].items()
+                 if isinstance(k, str) and isinstance(v, str) and v in tensors}
+        return cls(node.get("train"), node.get("eval"), state, what)
 
     def forward(self, x):
         graph = self.graphs["train" if self.training else "eval"]
@@ -244,8 +262,8 @@ class GraphNet(nn.Module):
                 self.trace.append((short(node["target"]), float(args[0].detach().min())))
             if _result_elements(node["target"], args) > MAX_ELEMENTS:
                 raise GraphRefused(f"the operation {short(node['target'])} ({node['name']}) would "
-                                   "make a tensor far larger than a CNN of the described shape "
-                                   "has (fewer channels or units?)")
+                                   f"make a tensor far larger than {self.what} of the described "
+                                   "shape has (fewer channels or units?)")
             try:
                 values[node["name"]] = fn(*args, **{k: arg(v) for k, v in node.get("kwargs", {}).items()})
             except (RuntimeError, TypeError, ValueError, IndexError) as exc:

@@ -3,13 +3,14 @@
 It is copied into the sandbox's work folder and run as a script there, so it imports nothing of the
 `autograder` package (the repository is not visible inside the sandbox). Layout of the work folder:
 
-    harness.py  probes.py  submission.py  plan.json  inputs.safetensors  out/
+    harness.py  executor.py  submission.py  plan.json  inputs.safetensors  out/
 
 The harness imports torch once (the expensive part), then forks one child per probe. A child imports
-the student's module, runs one probe function from probes.py and writes `out/<probe>.json` (+
-`out/<probe>.safetensors`). The parent enforces each probe's wall-clock timeout by killing the child's
-process group, then forwards how the child ended and what it wrote to the *channel*: a file descriptor
-onto a file outside the sandbox. Children close the channel as they start, and the parent makes itself
+the student's module, follows the probe's recipe from plan.json with executor.py (which calls the
+student's code and ships the values that came back, nothing else) and writes `out/<probe>.json` (+
+`out/<probe>.safetensors`). No assignment's own code enters the sandbox. The parent enforces each
+probe's wall-clock timeout by killing the child's process group, then forwards how the child ended
+and what it wrote to the *channel*: a file descriptor onto a file outside the sandbox. Children close the channel as they start, and the parent makes itself
 non-dumpable so they cannot reopen it through /proc or ptrace it; so a record on the channel is always
 the parent's account of a finished child. A child that kills the parent only cuts the channel short.
 
@@ -91,11 +92,14 @@ def _seed(plan: dict) -> None:
         torch.manual_seed(seed)
 
 
-def _run_child(spec: dict, plan: dict, inputs: dict, probes) -> None:
+def _run_child(spec: dict, plan: dict, inputs: dict, executor) -> None:
+    """The probe's child: import the student's module, follow the probe's recipe (executor.py),
+    and write the values it shipped (JSON, and tensors through safetensors)."""
     name = spec["name"]
     _seed(plan)
     result: dict = {"status": "error"}
     try:
+        executor.before_import(spec["recipe"])
         student = _import_student()
     except BaseException as exc:  # noqa: BLE001 - anything the student's import does is data
         result.update(stage="import", **describe(exc))
@@ -103,13 +107,11 @@ def _run_child(spec: dict, plan: dict, inputs: dict, probes) -> None:
         return
     _seed(plan)  # the student's import may have drawn random numbers
     try:
-        fn = getattr(probes, spec["function"])
-        data, tensors = fn(student, spec["args"], inputs, plan["device"])
+        data, tensors = executor.run(spec["recipe"], student, inputs, plan["device"])
         if tensors:
             from safetensors.torch import save_file
 
-            blob = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-            save_file(blob, f"{OUT}/{name}.safetensors.tmp")
+            save_file(tensors, f"{OUT}/{name}.safetensors.tmp")
             os.replace(f"{OUT}/{name}.safetensors.tmp", f"{OUT}/{name}.safetensors")
         result = {"status": "ok", "data": data}
     except BaseException as exc:  # noqa: BLE001
@@ -497,7 +499,7 @@ def _make_dumpable() -> None:
         pass
 
 
-def _run_probe(spec: dict, plan: dict, inputs: dict, probes, quota: _Quota | None = None,
+def _run_probe(spec: dict, plan: dict, inputs: dict, executor, quota: _Quota | None = None,
                done: list[str] = ()) -> str:
     """Run one probe in a child and forward its record. Returns why the submission's quota is
     still broken after it ("" normally): then no further probe can run."""
@@ -521,7 +523,7 @@ def _run_probe(spec: dict, plan: dict, inputs: dict, probes, quota: _Quota | Non
             log = os.open(f"{OUT}/{name}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(log, 1)
             os.dup2(log, 2)
-            _run_child(spec, plan, inputs, probes)
+            _run_child(spec, plan, inputs, executor)
         except BaseException:  # noqa: BLE001
             pass
         finally:
@@ -629,7 +631,7 @@ def _serve(plan: dict, version: str | None) -> None:
         from safetensors.torch import load_file
 
         inputs = load_file("inputs.safetensors")
-    import probes
+    import executor
 
     # No CUDA call here: a CUDA context must not exist before fork; each child makes its own.
     _write_json(f"{OUT}/_ready.json", {"torch": version})
@@ -639,7 +641,7 @@ def _serve(plan: dict, version: str | None) -> None:
     quota = _Quota(plan) if plan.get("quota") else None
     done: list[str] = []
     for i, spec in enumerate(plan["probes"]):
-        stuck = _run_probe(spec, plan, inputs, probes, quota, done)
+        stuck = _run_probe(spec, plan, inputs, executor, quota, done)
         done.append(spec["name"])
         if stuck:  # what it added could not all be removed: nothing after it can run fairly
             for later in plan["probes"][i + 1:] if channel is not None else ():

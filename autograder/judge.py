@@ -196,7 +196,7 @@ def _probe(ctx: JudgeContext, aid: str, collector) -> SubmissionRun:
     probes_file = assignment.hidden_dir(root, aid) / assignment.PROBES_FILE
     try:
         tier = sandbox.select(ctx.sandbox_mode, ctx.device, secret_paths(root, ctx.config_path))
-        probes = ctx.run_probes(extraction, probes_file, plan, cfg.limits, ctx.device, acfg.seed,
+        probes = ctx.run_probes(extraction, plan, cfg.limits, ctx.device, acfg.seed,
                                 sandbox=tier.name)
     except GraderError as exc:  # not the submission's fault: the caller reports it, never scores it
         if collector is not None:

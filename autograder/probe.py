@@ -1,8 +1,8 @@
 """Stage 2: run an assignment's probes on a submission in the sandbox and read back what they said.
 
-The trusted side writes the work folder (student module, probes.py, the harness, the plan and the
-input tensors the judge chose), runs the harness in the sandbox, and reads the outputs back with
-size caps and strict parsing. Each probe ends as a `ProbeOutcome` with a status and a reason a student
+The trusted side writes the work folder (student module, the harness and its executor, the plan with
+each probe's recipe, and the input tensors the judge chose), runs the harness in the sandbox, and
+reads the outputs back with size caps and strict parsing. Each probe ends as a `ProbeOutcome` with a status and a reason a student
 can act on; nothing the sandbox wrote can raise in the grader.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from safetensors.torch import load, save_file
 
-from autograder import confine, harness, zygote
+from autograder import confine, executor, harness, zygote
 from autograder.config import Limits
 from autograder.errors import GraderError
 from autograder.extract import Extraction
@@ -40,9 +40,10 @@ _SIGNALS = {9: "SIGKILL (killed: out of memory, or a process limit)", 11: "SIGSE
 @dataclass
 class ProbeSpec:
     name: str
-    function: str
+    function: str  # the recipe's function in the assignment's probes.py
     args: dict = field(default_factory=dict)
     timeout_s: float | None = None
+    recipe: dict | None = None  # what the sandbox runs: set by assignment.make_plan (recipe.py)
 
 
 @dataclass
@@ -271,8 +272,8 @@ def read_outcome(record: Record | None, spec: ProbeSpec, log: str, extraction: E
     return ProbeOutcome(name, "ok", data=data, tensors=tensors, seconds=seconds, log=log)
 
 
-def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Limits,
-               device: str, seed: int, sandbox: str = "bwrap") -> ProbeRun:
+def run_probes(extraction: Extraction, plan: Plan, limits: Limits, device: str, seed: int,
+               sandbox: str = "bwrap") -> ProbeRun:
     """Run every probe of `plan` against the extracted module; never raises for student faults.
 
     In the warm sandbox where it can run (see zygote.py), else in a sandbox of its own."""
@@ -281,17 +282,19 @@ def run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Li
         return ProbeRun({p.name: ProbeOutcome(p.name, "not_run", reason) for p in plan.probes}, 0.0)
     for p in plan.probes:
         p.timeout_s = p.timeout_s or limits.probe_timeout_s
+        if p.recipe is None:  # a plan not made by assignment.make_plan: the kit's own mistake
+            raise ValueError(f"probe {p.name!r} has no recipe (build plans with assignment.make_plan)")
     if zygote.enabled(sandbox):
         warm = None
         try:
             warm = zygote.get(device, limits, sandbox)
-            return _run_probes(extraction, probes_file, plan, limits, device, seed, sandbox, warm)
+            return _run_probes(extraction, plan, limits, device, seed, sandbox, warm)
         except zygote.Unavailable:
             pass  # said once on stderr; this submission starts cold, in a fresh work folder
         except SandboxFailed as exc:  # a warm job failed before any student code ran:
             warm.broken = str(exc)    # give the zygote up (zygote.get refuses it from now on,
             warm.close()              # saying why) and try this submission cold
-    return _run_probes(extraction, probes_file, plan, limits, device, seed, sandbox, None)
+    return _run_probes(extraction, plan, limits, device, seed, sandbox, None)
 
 
 def _open_inside(work: Path, relative: str) -> int | None:
@@ -340,8 +343,8 @@ def tail_inside(work: Path, relative: str, size: int) -> str:
         return f.read(size).decode("utf-8", "replace")
 
 
-def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: Limits,
-                device: str, seed: int, sandbox: str, warm: zygote.Zygote | None) -> ProbeRun:
+def _run_probes(extraction: Extraction, plan: Plan, limits: Limits, device: str, seed: int,
+                sandbox: str, warm: zygote.Zygote | None) -> ProbeRun:
     work = Path(tempfile.mkdtemp(prefix="autograder-", dir=warm.jobs if warm else None))
     # The channel lives outside the work folder, so nothing inside the sandbox can name it.
     private = Path(tempfile.mkdtemp(prefix="autograder-channel-"))
@@ -354,7 +357,7 @@ def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: L
         (work / "tmp").mkdir()
         (work / "out").mkdir()
         (work / "submission.py").write_text(extraction.source)
-        shutil.copy(probes_file, work / "probes.py")
+        shutil.copy(executor.__file__, work / "executor.py")
         shutil.copy(harness.__file__, work / "harness.py")
         policy = confine_policy(sandbox, uid, work, device) if sandbox in CONFINED else None
         seccomp = sandbox == "bwrap" and seccomp_available()  # the other tiers: in the policy
@@ -368,8 +371,8 @@ def _run_probes(extraction: Extraction, probes_file: Path, plan: Plan, limits: L
             "drop_to_uid": uid, "confine": policy if warm is None else None,
             "seccomp": seccomp, "quota": quota(limits, sandbox, uid),
             "channel_fd": channel, "max_output_bytes": cap,
-            "probes": [{"name": p.name, "function": p.function, "args": p.args,
-                        "timeout_s": p.timeout_s} for p in plan.probes]}))
+            "probes": [{"name": p.name, "recipe": p.recipe, "timeout_s": p.timeout_s}
+                       for p in plan.probes]}))
         budget = min(limits.submission_timeout_s,
                      limits.startup_timeout_s + sum(p.timeout_s for p in plan.probes) + 5)
         prepare_workdir(work, uid)

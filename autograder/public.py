@@ -9,10 +9,10 @@ released notebook, `assignments/<id>/public/`:
                          checks written for students, worth no points, that run the student's own
                          code on the public probes' results where the graded check needs the
                          judge's reference (the replayed trainer, say) and so cannot ship
-    probes.py            the assignment's probes (they hold no secrets by design)
+    probes.py            the assignment's probe recipes and fixed models (no secrets, by design)
     params.py            the assignment's params model, so that a student's config validates
-    plan.json            the public probes to run: names, functions, arguments, time limits
-    inputs.safetensors   the inputs those probes read, chosen by the judge's own make_plan
+    plan.json            the public probes to run: names, arguments, time limits and recipes
+    inputs.safetensors   the inputs those recipes read, chosen by the judge's own make_plan
 
 Nothing else of the hidden suite leaves the instructor: not the conftest (the judge's reference
 computations, the held-out data, the quiz's key), not a hidden check, not a secret seed. A public
@@ -25,18 +25,13 @@ from __future__ import annotations
 import ast
 import json
 import shutil
-import sys
-import types
 from pathlib import Path
 
-import torch
 from safetensors.torch import save
 
-from autograder import assignment
+from autograder import assignment, recipe
 from autograder.config import GradingConfig, solution_path
 from autograder.errors import UserError
-from autograder.extract import extract
-from autograder.judge import load_probes
 from autograder.probe import Plan, ProbeSpec
 
 PUBLIC_FIXTURES = {"probe", "p", "plan", "measure", "curve", "submission_run"}
@@ -75,11 +70,12 @@ def _parametrized(fn: ast.FunctionDef) -> set[str]:
     return names
 
 
-def _probe_names(nodes: list[ast.AST], plan_names: set[str]) -> set[str]:
-    """The plan's probes that the code can ask for: a name written as a string anywhere in it
-    (`probe("relu", ...)`, or a helper called with it), or one an f-string's fixed start matches
-    (`probe(f"one_hot_{k}", ...)`). Shipping one too many costs only its (non-secret) inputs; one too
-    few fails the reference's public checks, which tests/test_check.py runs."""
+def _names_written(nodes: list[ast.AST], plan_names: set[str]) -> set[str]:
+    """The plan's names (probes, input keys) that the code can ask for: a name written as a string
+    anywhere in it (`probe("relu", ...)`, `plan.inputs["xor.grid"]`, or a helper called with it), or
+    one an f-string's fixed start matches (`probe(f"one_hot_{k}", ...)`). Shipping one too many
+    costs only its (non-secret) inputs; one too few fails the reference's public checks, which
+    tests/test_check.py runs."""
     strings, prefixes = set(), set()
     for node in nodes:
         # `{x:g}` is an f-string inside an f-string (its format spec), not a name written down
@@ -108,7 +104,8 @@ def _refuse_fixtures(path: Path, tests: list[ast.FunctionDef], allowed: set[str]
 
 def cut_tests(path: Path, wanted: set[str], plan_names: set[str]) -> tuple[str, set[str], set[str]]:
     """The public test functions of one hidden test file, with the imports and the module-level
-    definitions they use (transitively). Returns (source, test names found, probe names used)."""
+    definitions they use (transitively). Returns (source, test names found, plan names used: the
+    probes it asks for and the input keys it reads)."""
     text = path.read_text()
     tree = ast.parse(text)
     lines = text.splitlines()
@@ -138,65 +135,8 @@ def cut_tests(path: Path, wanted: set[str], plan_names: set[str]) -> tuple[str, 
                 pieces.append(text_of)
                 kept_nodes.append(node)
     pieces.insert(0, "\n".join(imports))
-    probes = _probe_names(kept_nodes, plan_names)
-    return "\n\n\n".join(pieces) + "\n", {fn.name for fn in tests}, probes
-
-
-class _Reads(dict):
-    """The inputs, recording which keys a probe reads (all of them, if it iterates)."""
-
-    def __init__(self, data):
-        super().__init__(data)
-        self.read: set[str] = set()
-        self.everything = False
-
-    def __getitem__(self, key):
-        self.read.add(key)
-        return super().__getitem__(key)
-
-    def get(self, key, default=None):
-        self.read.add(key)
-        return super().get(key, default)
-
-    def __contains__(self, key):
-        self.read.add(key)
-        return super().__contains__(key)
-
-    def __iter__(self):
-        self.everything = True
-        return super().__iter__()
-
-    def keys(self):
-        self.everything = True
-        return super().keys()
-
-    def items(self):
-        self.everything = True
-        return super().items()
-
-
-def _inputs_read(root: Path, aid: str, notebook: str, probes_file: Path, plan: Plan,
-                 names: set[str]) -> set[str]:
-    """Which inputs the public probes read: each runs once, here, on the reference solution
-    (the instructor's own trusted code), with inputs that record every key asked for."""
-    solution = solution_path(root, aid, notebook)
-    source = extract(solution, solution, aid).source
-    if source is None:
-        raise UserError(f"cannot read the reference solution {solution}")
-    student = types.ModuleType("submission")
-    student.__file__ = str(solution)
-    probes = load_probes(probes_file.parent)
-    sys.modules["submission"] = student
-    try:
-        exec(compile(source, str(solution), "exec"), student.__dict__)  # noqa: S102 - the reference
-        reads = _Reads(plan.inputs)
-        for spec in plan.probes:
-            if spec.name in names:
-                torch.manual_seed(0)
-                getattr(probes, spec.function)(student, spec.args, reads, "cpu")
-    finally:
-        sys.modules.pop("submission", None)
-    return set(plan.inputs) if reads.everything else reads.read & set(plan.inputs)
+    used = _names_written(kept_nodes, plan_names)
+    return "\n\n\n".join(pieces) + "\n", {fn.name for fn in tests}, used
 
 
 def build(root: Path, cfg: GradingConfig, aid: str, released=None) -> dict[str, bytes]:
@@ -210,17 +150,18 @@ def build(root: Path, cfg: GradingConfig, aid: str, released=None) -> dict[str, 
     hidden = root / "tests" / "hidden"
     files: dict[str, bytes] = {}
     found: set[str] = set()
-    probe_names: set[str] = set()
+    used: set[str] = set()  # the probes and input keys the shipped checks ask for by name
     header = HEADER.format(aid=aid, notebook=acfg.notebook)
     plan: Plan = assignment.make_plan(root, cfg, aid, "cpu")
+    plan_names = {p.name for p in plan.probes} | set(plan.inputs)
     for path in sorted((hidden / aid).glob("test_*.py")):
-        text, names, probes = cut_tests(path, wanted, {p.name for p in plan.probes})
+        text, names, named = cut_tests(path, wanted, plan_names)
         if names:
             # named per assignment: pytest (importlib mode) names a module after its file, and
             # one process may check several assignments
             files[f"test_{aid}_{path.stem.removeprefix('test_')}.py"] = (header + "\n" + text).encode()
             found |= names
-            probe_names |= probes
+            used |= named
     missing = wanted - found
     if missing:
         raise UserError(f"{aid}: public checks not found in tests/hidden/{aid}: {', '.join(sorted(missing))}")
@@ -234,11 +175,13 @@ def build(root: Path, cfg: GradingConfig, aid: str, released=None) -> dict[str, 
                          "a hidden check of the suite")
         selfchecks = sorted(fn.name for fn in tests)
         files[selfcheck_file(aid)] = (header + "\n" + text).encode()
-        probe_names |= _probe_names([tree], {p.name for p in plan.probes})
+        used |= _names_written([tree], plan_names)
     probes_file = hidden / aid / PROBES_FILE
-    keys = _inputs_read(root, aid, acfg.notebook, probes_file, plan, probe_names) if plan.uses_torch else set()
-    specs = [{"name": p.name, "function": p.function, "args": p.args, "timeout_s": p.timeout_s}
-             for p in plan.probes if p.name in probe_names]
+    chosen = [p for p in plan.probes if p.name in used]
+    # what the chosen probes' recipes read, and what the checks read from plan.inputs themselves
+    keys = (set().union(*(recipe.inputs_used(p.recipe) for p in chosen)) | used) & set(plan.inputs)
+    specs = [{"name": p.name, "function": p.function, "args": p.args, "timeout_s": p.timeout_s,
+              "recipe": p.recipe} for p in chosen]
     meta = {"assignment": aid, "seed": acfg.seed, "uses_torch": plan.uses_torch, "probes": specs,
             "checks": sorted(wanted_full), "selfchecks": selfchecks,
             # what `check` tells a notebook left as released (not saved?) by
@@ -306,5 +249,6 @@ def load_plan(bundle: Path) -> tuple[dict, Plan]:
     meta = json.loads((bundle / PLAN_FILE).read_text())
     raw = (bundle / INPUTS_FILE).read_bytes() if (bundle / INPUTS_FILE).exists() else b""
     inputs = load(raw) if raw else {}
-    specs = [ProbeSpec(s["name"], s["function"], s["args"], s["timeout_s"]) for s in meta["probes"]]
+    specs = [ProbeSpec(s["name"], s["function"], s["args"], s["timeout_s"], s.get("recipe"))
+             for s in meta["probes"]]
     return meta, Plan(specs, inputs, {}, meta.get("uses_torch", True))

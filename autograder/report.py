@@ -23,6 +23,11 @@ def likely_bug(test_name: str) -> str:
     return base.split("__catches_", 1)[1].replace("_", " ") if "__catches_" in base else ""
 
 
+REPORTED = ("This check rests on what the process that ran your code said about itself (memory, "
+            "devices, whether your inputs were left as they were), which the grader cannot "
+            "recompute; such checks are worth few points.")
+
+
 def results_dict(score: Score, *, execution_time: float, notes: list[str], failure: str | None,
                  assignment_id: str, submission: str, sandbox: str = "") -> dict:
     tests = []
@@ -33,10 +38,13 @@ def results_dict(score: Score, *, execution_time: float, notes: list[str], failu
             output += f"\n(This check is there to catch: {likely_bug(t.name)}.)"
         if t.doc:
             output += f"\n\nWhat is checked: {' '.join(t.doc.split())}"
+        if t.reported:
+            output += f"\n\n{REPORTED}"
         tests.append({"name": pretty_name(t.name), "number": str(i), "score": t.points,
                       "max_score": t.max_points, "status": "passed" if t.passed else "failed",
-                      "output": output, "visibility": "visible", "tags": [t.group],
-                      "extra_data": {"check": t.name}})
+                      "output": output, "visibility": "visible",
+                      "tags": [t.group] + (["reported"] if t.reported else []),
+                      "extra_data": {"check": t.name, "reported": t.reported}})
     lines = [f"Assignment {assignment_id}: {score.total:g} / {score.max_total:g} points."]
     if failure:
         lines.append(f"Your submission could not be graded: {text.plain(failure, 1000)}")

@@ -16,6 +16,7 @@ class ScoredTest:
     group: str
     public: bool
     doc: str = ""
+    reported: bool = False  # rests on the student's process's word about itself (config.TestSpec)
 
 
 @dataclass
@@ -47,5 +48,5 @@ def score(outcomes: dict[str, tuple[bool, str, str]], specs: dict[str, TestSpec]
     for name, spec in specs.items():
         passed, message, doc = outcomes.get(name, (False, "this check did not run", ""))
         result.tests.append(ScoredTest(name, spec.points if passed else 0.0, spec.points, passed,
-                                       message, spec.group, spec.public, doc))
+                                       message, spec.group, spec.public, doc, spec.reported))
     return result

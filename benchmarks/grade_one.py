@@ -2,14 +2,19 @@
 
 Measures, side by side in one run on this machine:
   - `python -c "import torch"` alone (the floor any fresh-process grader pays);
-  - the probe stage alone (sandbox start + torch import + warm-up + every probe);
-  - `autograder grade` end to end (CLI start, judge inputs, sandboxed probes, judge, report).
+  - `autograder grade` end to end (CLI start, judge inputs, sandboxed probes, judge, report);
+  - with --baseline DIR, the same `grade` run from another checkout of the kit (a git worktree of
+    an earlier commit, say), alternating with this one, and the ratio of the two.
 
-    .venv/bin/python benchmarks/grade_one.py [--repeat 3] [--assignment 04_digits_cnn]
+    .venv/bin/python benchmarks/grade_one.py [--repeat 3] [--assignment 04_digits_cnn ...]
+    git worktree add /tmp/kit-before <commit>
+    .venv/bin/python benchmarks/grade_one.py --assignment 01_tensors 02_neurons --baseline /tmp/kit-before
 
-The submission is the bundled correct example of 03, or the reference solution notebook otherwise.
+The submission is the bundled correct example of 03, or the reference solution notebook otherwise
+(each checkout grades its own). Both checkouts run with this Python and its packages.
 """
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -17,35 +22,48 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = {"03_network": ROOT / "examples/03_network/alice_correct.ipynb"}
 
 
-def timed(argv) -> float:
+def timed(argv, cwd=ROOT, env=None) -> float:
     start = time.perf_counter()
-    subprocess.run(argv, cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(argv, cwd=cwd, check=True, capture_output=True, env=env)
     return time.perf_counter() - start
+
+
+def grade(root: Path, assignment: str) -> float:
+    """One `autograder grade` of the assignment's submission, run from the checkout at `root`."""
+    examples = {"03_network": root / "examples/03_network/alice_correct.ipynb"}
+    submission = examples.get(assignment, root / "solutions" / assignment / f"{assignment}.ipynb")
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root)}
+    return timed([sys.executable, "-m", "autograder", "grade", str(submission), "--assignment",
+                  assignment, "--out", f"/tmp/bench-grade-{os.getpid()}"], cwd=root, env=env)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--assignment", default="03_network")
+    ap.add_argument("--assignment", nargs="+", default=["03_network"])
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout of the kit to time alternately with this one")
     args = ap.parse_args()
-    submission = EXAMPLES.get(args.assignment,
-                              ROOT / "solutions" / args.assignment / f"{args.assignment}.ipynb")
-    py = sys.executable
-    rows = {"import torch": [], f"grade {args.assignment}": []}
+    rows: dict[str, list[float]] = {"import torch": []}
     for _ in range(args.repeat):
-        rows["import torch"].append(timed([py, "-c", "import torch"]))
-        rows[f"grade {args.assignment}"].append(
-            timed([py, "-m", "autograder", "grade", str(submission), "--assignment", args.assignment,
-                   "--out", "/tmp/bench-grade"]))
-    print(f"{'what':28s} {'median s':>9s} {'min s':>7s} {'max s':>7s}   (n={args.repeat}, "
+        rows["import torch"].append(timed([sys.executable, "-c", "import torch"]))
+        for aid in args.assignment:
+            rows.setdefault(f"grade {aid}", []).append(grade(ROOT, aid))
+            if args.baseline:
+                rows.setdefault(f"grade {aid} (baseline)", []).append(grade(args.baseline.resolve(), aid))
+    print(f"{'what':40s} {'median s':>9s} {'min s':>7s} {'max s':>7s}   (n={args.repeat}, "
           f"{Path('/proc/cpuinfo').read_text().count('processor')} cores)")
     for name, values in rows.items():
-        print(f"{name:28s} {statistics.median(values):9.2f} {min(values):7.2f} {max(values):7.2f}")
-    ratio = statistics.median(rows[f"grade {args.assignment}"]) / statistics.median(rows["import torch"])
-    print(f"grade / import torch: {ratio:.1f}x")
+        print(f"{name:40s} {statistics.median(values):9.2f} {min(values):7.2f} {max(values):7.2f}")
+    torch_s = statistics.median(rows["import torch"])
+    for aid in args.assignment:
+        now = statistics.median(rows[f"grade {aid}"])
+        line = f"{aid}: grade / import torch {now / torch_s:.1f}x"
+        if args.baseline:
+            line += f"; this checkout / baseline {now / statistics.median(rows[f'grade {aid} (baseline)']):.2f}x"
+        print(line)
 
 
 if __name__ == "__main__":

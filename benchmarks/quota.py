@@ -56,8 +56,8 @@ def main():
             for name in CASES:
                 plan = assignment.make_plan(ROOT, cfg, AID, "cpu")
                 plan.probes = [p for p in plan.probes if p.name in ("accuracy", "fit_gaussians")]
-                run = run_probes(Extraction(table[name][0]), ROOT / "tests/hidden" / AID / "probes.py",
-                                 plan, limits, "cpu", cfg.assignment(AID).seed, sandbox=tier)
+                run = run_probes(Extraction(table[name][0]), plan, limits, "cpu",
+                                 cfg.assignment(AID).seed, sandbox=tier)
                 reasons = [o.reason for o in run.outcomes.values() if not o.ok]
                 reason = next((r for r in reasons if "more than" in r or "No space" in r),
                               reasons[0] if reasons else "not stopped")

@@ -33,8 +33,8 @@ def main():
     for _ in range(args.repeat):
         for mode in times:
             start = time.perf_counter()
-            run = run_probes(extraction, ROOT / "tests/hidden" / AID / "probes.py", plan, cfg.limits,
-                             "cpu", cfg.assignment(AID).seed, sandbox=mode)
+            run = run_probes(extraction, plan, cfg.limits, "cpu", cfg.assignment(AID).seed,
+                             sandbox=mode)
             times[mode].append(time.perf_counter() - start)
             assert all(o.ok for o in run.outcomes.values()), mode
     med = {m: statistics.median(v) for m, v in times.items()}

@@ -6,11 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from autograder import executor
 from autograder.graph import MAX_NODES, GraphNet, GraphRefused, operators, validate
-from autograder.judge import load_probes
-from kit import ROOT
-
-PROBES = load_probes(ROOT / "tests/hidden/04_digits_cnn")
 
 
 class Small(nn.Module):
@@ -26,10 +23,14 @@ class Small(nn.Module):
 
 
 def _exported(model_class=Small):
-    student = type("submission", (), {"DigitCNN": model_class})
+    """What the executor's export step ships for the model: {"graphs": {mode: graph}} and its
+    initial weights by name."""
     torch.manual_seed(0)
-    data, tensors = PROBES.graph(student, {}, {}, "cpu")
-    return data, {k.removeprefix("state."): v for k, v in tensors.items()}
+    tensors: dict = {}
+    node = executor._export(model_class(), [2, 1, 28, 28], "graph", tensors)
+    assert node["t"] == "graph", node
+    state = {name: tensors[path] for name, path in node["state"].items()}
+    return {"graphs": {"train": node["train"], "eval": node["eval"]}}, state
 
 
 def test_the_rebuilt_network_computes_what_the_student_s_does():

@@ -61,14 +61,17 @@ def test_the_key_never_enters_the_plan():
 
 
 @pytest.mark.parametrize("written, read", [
-    ({"kind": "bool", "value": True}, True), ({"kind": "bool", "value": False}, False),
-    ({"kind": "str", "value": "yes"}, True), ({"kind": "str", "value": " T "}, True),
-    ({"kind": "str", "value": "False"}, False), ({"kind": "str", "value": "n"}, False),
-    ({"kind": "int", "value": 1}, True), ({"kind": "int", "value": 0}, False),
-    ({"kind": "float", "value": 1.0}, True), ({"kind": "str", "value": "0"}, False),
-    ({"kind": "none"}, None), ({"kind": "str", "value": "maybe"}, None),
-    ({"kind": "int", "value": 2}, None), ({"kind": "str", "value": ""}, None),
-    ({"kind": "other", "type": "builtins.list"}, None), ({"kind": "bool", "value": "yes"}, None),
+    ({"t": "bool", "v": True}, True), ({"t": "bool", "v": False}, False),
+    ({"t": "str", "v": "yes"}, True), ({"t": "str", "v": " T "}, True),
+    ({"t": "str", "v": "False"}, False), ({"t": "str", "v": "n"}, False),
+    ({"t": "int", "v": 1}, True), ({"t": "int", "v": 0}, False),
+    ({"t": "float", "v": 1.0}, True), ({"t": "str", "v": "0"}, False),
+    ({"t": "none"}, None), ({"t": "str", "v": "maybe"}, None),
+    ({"t": "int", "v": 2}, None), ({"t": "str", "v": ""}, None),
+    ({"t": "object", "type": "builtins.list"}, None), ({"t": "bool", "v": "yes"}, None),
+    ({"t": "numpy", "type": "numpy.bool", "v": True}, True),
+    ({"t": "numpy", "type": "numpy.int64", "v": 0}, False),
+    ({"t": "numpy", "type": "numpy.int64", "v": 3}, None),
     ("garbage", None),
 ])
 def test_answer_spellings(written, read):
@@ -76,7 +79,7 @@ def test_answer_spellings(written, read):
     assert reading.value is read
     if read is None:
         assert reading.problem
-    elif written["kind"] != "bool":
+    elif written["t"] != "bool":
         assert f"was read as {read}" in reading.how
 
 

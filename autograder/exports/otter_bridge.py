@@ -40,6 +40,7 @@ import time
 import types
 from pathlib import Path
 
+from autograder import executor
 from autograder.config import CONFIG_NAME, repo_root
 
 # the judge's result for the last namespace seen: (key, JudgeResult)
@@ -105,7 +106,22 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _run_probe(student, probes, spec, inputs: dict, device: str, seed: int):
+@contextlib.contextmanager
+def _pretended_cuda(recipe: dict):
+    """The recipe's pretence about the GPU, for this probe only. The student's module was loaded
+    long before, so a device it chose at import does not follow the pretence here (in the sandbox
+    it does: each probe imports the module afresh)."""
+    import torch
+
+    saved = (torch.cuda.is_available, torch.cuda.device_count)
+    try:
+        executor.before_import(recipe)
+        yield
+    finally:
+        torch.cuda.is_available, torch.cuda.device_count = saved
+
+
+def _run_probe(student, spec, inputs: dict, device: str, seed: int):
     """One probe in this process, read back exactly as a sandboxed probe is."""
     from safetensors.torch import save
 
@@ -116,12 +132,11 @@ def _run_probe(student, probes, spec, inputs: dict, device: str, seed: int):
     blob = b""
     status = {"status": "exited", "exit_code": 0}
     try:
-        with _alarm(spec.timeout_s):
-            fn = getattr(probes, spec.function)
-            # a fresh copy of the judge's inputs: nothing the student does to them reaches the plan
-            data, tensors = fn(student, spec.args, {k: v.clone() for k, v in inputs.items()}, device)
+        with _alarm(spec.timeout_s), _pretended_cuda(spec.recipe):
+            # the executor reads fresh copies of the judge's inputs: nothing reaches the plan
+            data, tensors = executor.run(spec.recipe, student, inputs, device)
             if tensors:
-                blob = save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()})
+                blob = save(tensors)
         result = {"status": "ok", "data": data}
     except _ProbeTimeout:
         status, result = {"status": "timeout"}, None
@@ -146,13 +161,11 @@ def _namespace_extraction():
 
 def _in_process(student):
     """A stand-in for `probe.run_probes` that runs every probe here, on `student`."""
-    from autograder.judge import load_probes
     from autograder.probe import ProbeRun
 
-    def run_probes(extraction, probes_file, plan, limits, device, seed, sandbox="none"):
+    def run_probes(extraction, plan, limits, device, seed, sandbox="none"):
         import torch
 
-        probes = load_probes(Path(probes_file).parent)
         start = time.monotonic()
         outcomes = {}
         sink = io.StringIO()  # the student's prints must not reach otter's doctest output
@@ -160,7 +173,7 @@ def _in_process(student):
                 contextlib.redirect_stderr(sink):
             for spec in plan.probes:
                 spec.timeout_s = spec.timeout_s or limits.probe_timeout_s
-                outcomes[spec.name] = _run_probe(student, probes, spec, plan.inputs, device, seed)
+                outcomes[spec.name] = _run_probe(student, spec, plan.inputs, device, seed)
         return ProbeRun(outcomes, time.monotonic() - start, torch.__version__)
 
     return run_probes

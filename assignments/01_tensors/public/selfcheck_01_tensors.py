@@ -34,10 +34,13 @@ def test_gradients_are_the_calculus_ones__catches_missing_requires_grad(submissi
                    "gradients before the loss is computed (w = w0.clone().requires_grad_(True)), or "
                    "backward() has nothing to fill")
     loss, grad_w, grad_b = probes.calculus_gradients(*_regression(plan))
-    got = ev.value("loss", float)
+    loss_path, gw_path, gb_path = ev.parts("result", 3, "loss_and_gradients")
+    got = ev.value(loss_path, float, what="the loss")
     check(abs(got - loss) <= 1e-4 * max(1.0, loss), f"the loss is {got:.6g}; the mean squared error "
           f"at (w0, b0) is {loss:.6g}")
-    for what, key, want in (("w", "grad_w", grad_w), ("b", "grad_b", grad_b)):
+    for what, key, want in (("w", gw_path, grad_w), ("b", gb_path, grad_b)):
+        check(ev.typename(key) != "builtins.NoneType", f"the gradient of {what} is None: was "
+              "loss.backward() called, on w and b that require gradients?")
         seen = ev.tensor(key, tuple(want.shape), what=f"the gradient of {what}").double()
         check(torch.allclose(seen, want, rtol=1e-4, atol=1e-4), f"the gradient of {what} is "
               f"{seen.numpy().round(5).tolist()}; calculus gives {want.numpy().round(5).tolist()}")
@@ -50,8 +53,9 @@ def _descent_check(submission_run, plan, probes, name: str, how: str):
                    f"backward() cannot reach it: {how}")
     args = next(s.args for s in plan.probes if s.name == name)
     X, y, w0, b0 = _regression(plan)
-    w = ev.tensor("w", tuple(w0.shape), what="the returned w").double()
-    b = ev.tensor("b", dtype=torch.float32, what="the returned b").double()
+    w_path, b_path = ev.parts("result", 2, name)
+    w = ev.tensor(w_path, tuple(w0.shape), what="the returned w").double()
+    b = ev.tensor(b_path, dtype=torch.float32, what="the returned b").double()
     check(b.numel() == 1, f"the returned b has shape {tuple(b.shape)}; it should hold one number")
     b = b.reshape(())
 

@@ -5,15 +5,24 @@ import torch
 from autograder.evidence import check, fail
 
 
+def _grads_left(node) -> bool:
+    """Whether any parameter of a shipped module tree holds a gradient."""
+    if not isinstance(node, dict) or node.get("t") != "module":
+        return False
+    return any(isinstance(p, dict) and p.get("grad") is not None for _, p in node.get("params") or []) \
+        or any(_grads_left(child) for _, child in node.get("children") or [])
+
+
 def test_accuracy_builds_no_graph__catches_missing_no_grad(probe, plan):
-    """accuracy() evaluates under torch.no_grad() (or inference_mode) and leaves no gradients."""
+    """accuracy() evaluates under torch.no_grad() (or inference_mode) and leaves no gradients.
+    Grad mode exists only in the process that ran your code: a reported check."""
     ev = probe("accuracy", "accuracy()")
-    calls = [c for c in ev.value("calls", list) if isinstance(c, dict)]
+    calls = ev.items("calls")
     batch_size = next(spec.args["batch_size"] for spec in plan.probes if spec.name == "accuracy")
     batches = -(-len(plan.inputs["acc.y"]) // batch_size)
     check(len(calls) >= batches, "accuracy() did not run the model on every batch")
-    check(not any(c.get("grad_enabled") is True for c in calls),
+    check(not any(ev.has(f"{c}/grad_enabled") and ev.value(f"{c}/grad_enabled", bool) for c in calls),
           "accuracy() runs the model with gradients enabled: wrap it in torch.no_grad()")
-    check(not ev.value("requires_grad", bool), "accuracy() returns a tensor attached to the graph; "
-          "return a Python float")
-    check(not ev.value("grads_left", bool), "accuracy() left gradients on the model's parameters")
+    check(not ev.reported("result", "requires_grad"), "accuracy() returns a tensor attached to the "
+          "graph; return a Python float")
+    check(not _grads_left(ev.node("model")), "accuracy() left gradients on the model's parameters")

@@ -44,16 +44,25 @@ def make_plan(cfg: GradingConfig, device: str) -> Plan:
         "grad.w0": torch.randn(d, generator=g),
         "grad.b0": torch.randn((), generator=g),
     }
+    # random_pair's seeds, and the two global states it is called from: all different from each
+    # other and from the seed the harness starts every probe with, so that a function that draws
+    # without seeding (or seeds numpy instead) cannot pass for one that seeds torch
+    drawn = [int(v) for v in torch.randperm(10**6, generator=g)[:5] + 1 if int(v) + 1 != a.seed]
+    seed, other, *states = drawn[:4]
     args = {
-        "random_pair": {"shape": p.random_shape, "seed": a.seed},
+        "random_pair": {"shape": p.random_shape, "seed": seed, "other_seed": other, "states": states},
         "shape_and_ndim": {"shapes": p.ndim_shapes},
         "to_numpy": {"index": [1, 2], "marker": p.marker},
         "share_from_numpy": {"index": [1, 2], "marker": p.marker},
         "copy_from_numpy": {"index": [1, 2], "marker": p.marker},
+        "pick_device": {"cuda": None},
         "gradient_descent": p.descent.model_dump(include={"lr", "steps"}),
         "sgd_descent": p.descent.model_dump(include={"lr", "steps"}),
     }
     specs = [ProbeSpec(name, name, args.get(name, {})) for name in FUNCTIONS]
+    # pick_device as this machine is, then as if it had a GPU, then as if it had none
+    specs += [ProbeSpec("pick_device_gpu", "pick_device", {"cuda": True}),
+              ProbeSpec("pick_device_cpu", "pick_device", {"cuda": False})]
     return Plan(specs, inputs)
 
 

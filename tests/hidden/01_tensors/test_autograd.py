@@ -21,23 +21,30 @@ def _evidence(submission_run, name, what, broken_graph: str) -> Evidence:
     return Evidence(outcome, what)
 
 
+NO_GRAD = ("w and b must be leaf tensors that require gradients before the loss is computed "
+           "(w = w0.clone().requires_grad_(True)), or backward() has nothing to fill")
+
+
 def test_gradients_match_calculus__catches_missing_requires_grad(probe, submission_run, plan, ref, p):
     """loss_and_gradients returns the mean squared error as a Python float and the gradients that
     loss.backward() leaves in w.grad and b.grad; the judge derives them by calculus:
-    dloss/dw = 2/N X^T (Xw + b - y), dloss/db = 2/N sum(Xw + b - y). w0 and b0 stay unchanged."""
-    ev = _evidence(submission_run, "loss_and_gradients", "loss_and_gradients",
-                   "w and b must be leaf tensors that require gradients before the loss is computed "
-                   "(w = w0.clone().requires_grad_(True)), or backward() has nothing to fill")
+    dloss/dw = 2/N X^T (Xw + b - y), dloss/db = 2/N sum(Xw + b - y)."""
+    ev = _evidence(submission_run, "loss_and_gradients", "loss_and_gradients", NO_GRAD)
+    loss_path, gw_path, gb_path = ev.parts("result", 3, "loss_and_gradients")
     loss, grad_w, grad_b = ref.gradients(plan)
     d = len(grad_w)
-    kind = ev.value("loss_type", str)
+    kind = ev.typename(loss_path)
     check(kind == "builtins.float", f"the loss came back as a {kind.rsplit('.', 1)[-1]}; return "
           "loss.item(), a Python float")
-    got = ev.value("loss", float)
+    got = ev.value(loss_path, float)
     check(abs(got - loss) <= p.value_rtol * max(1.0, loss), f"the loss is {got:.6g}; the mean "
           f"squared error at (w0, b0) is {loss:.6g}")
-    gw = ev.tensor("grad_w", (d,), what="the gradient of w").double()
-    gb = ev.tensor("grad_b", (), what="the gradient of b").double()
+    for what, path in (("w", gw_path), ("b", gb_path)):
+        if ev.typename(path) == "builtins.NoneType":
+            fail(f"the gradient of {what} is None: was loss.backward() called, on w and b that "
+                 f"require gradients? {NO_GRAD}")
+    gw = ev.tensor(gw_path, (d,), what="the gradient of w").double()
+    gb = ev.tensor(gb_path, (), what="the gradient of b").double()
     for what, seen, want in (("w", gw, grad_w), ("b", gb, grad_b)):
         if not torch.allclose(seen, want, rtol=p.gradient_rtol, atol=p.gradient_rtol):
             twice = torch.allclose(seen, 2 * want, rtol=p.gradient_rtol, atol=p.gradient_rtol)
@@ -45,9 +52,36 @@ def test_gradients_match_calculus__catches_missing_requires_grad(probe, submissi
                  f"{want.numpy().round(5).tolist()}"
                  + (" (twice the right value: was backward() called twice without resetting "
                     "the gradients?)" if twice else ""))
-    check(torch.equal(ev.tensor("w0_after", (d,), what="w0"), plan.inputs["grad.w0"]) and
-          torch.equal(ev.tensor("b0_after", (), what="b0"), plan.inputs["grad.b0"]),
-          "w0 or b0 was changed: work on copies (w0.clone()) and leave the caller's tensors alone")
+
+
+def _left_alone(ev, plan, name: str) -> None:
+    """w0 and b0 as the caller sees them after `name` returned: the same bytes, and still tensors
+    that need no gradient (requires_grad is a report of the student's process)."""
+    d = plan.inputs["grad.w0"].shape[0]
+    for key, shape, source in (("w0", (d,), plan.inputs["grad.w0"]), ("b0", (), plan.inputs["grad.b0"])):
+        after = ev.tensor(f"{key}_after", shape, what=key)
+        if not torch.equal(after, source):
+            fail(f"{name} changed the caller's {key}: work on a copy ({key}.clone()) and leave the "
+                 "caller's tensors as they were")
+        if ev.reported(f"{key}_after", "requires_grad"):
+            fail(f"{name} turned on requires_grad on the caller's {key}: call requires_grad_ on a "
+                 f"copy ({key}.clone().requires_grad_(True)), not on the tensor you were given")
+
+
+def test_loss_and_gradients_leaves_w0_and_b0_alone__catches_changing_the_callers_tensors(
+        submission_run, plan):
+    """loss_and_gradients leaves w0 and b0 as they were: the same values, and no requires_grad
+    turned on (work on copies)."""
+    ev = _evidence(submission_run, "loss_and_gradients", "loss_and_gradients", NO_GRAD)
+    _left_alone(ev, plan, "loss_and_gradients")
+
+
+@pytest.mark.parametrize("name", ["gradient_descent", "sgd_descent"])
+def test_descent_leaves_w0_and_b0_alone__catches_updating_the_callers_tensors(
+        submission_run, plan, name):
+    """The descent starts from copies of w0 and b0: the caller's tensors keep their values."""
+    ev = _evidence(submission_run, name, name, "a gradient was missing where the update needed it")
+    _left_alone(ev, plan, name)
 
 
 @pytest.mark.parametrize("name", ["gradient_descent", "sgd_descent"])
@@ -64,8 +98,9 @@ def test_descent_matches_the_judges_replay__catches_missing_zero_grad_or_broken_
                    f"backward() cannot reach it: {how}; or loss.backward() is not called each step")
     args = next(s.args for s in plan.probes if s.name == name)
     d = plan.inputs["grad.w0"].shape[0]
-    w = ev.tensor("w", (d,), what="the returned w").double()
-    b = ev.tensor("b", dtype=torch.float32, what="the returned b").double()
+    w_path, b_path = ev.parts("result", 2, name)
+    w = ev.tensor(w_path, (d,), what="the returned w").double()
+    b = ev.tensor(b_path, dtype=torch.float32, what="the returned b").double()
     check(b.numel() == 1, f"the returned b has shape {tuple(b.shape)}; it should hold one number")
     b = b.reshape(())
     tol = p.descent_tolerance

@@ -7,50 +7,75 @@ FLOAT32_HINT = ("numpy arrays are float64 by default and torch.tensor(array) kee
                 "pass dtype=torch.float32")
 
 
+def _draws(seed, shape, uniform_first=False):
+    g = torch.Generator().manual_seed(seed)  # the same stream torch.manual_seed(seed) starts
+    if uniform_first:
+        uniform = torch.rand(shape, generator=g)
+        return torch.randn(shape, generator=g), uniform
+    return torch.randn(shape, generator=g), torch.rand(shape, generator=g)
+
+
+def _pair(ev, key, shape):
+    normal, uniform = ev.parts(key, 2, "random_pair")
+    return (ev.tensor(normal, shape, what="the first (normal) tensor"),
+            ev.tensor(uniform, shape, what="the second (uniform) tensor"))
+
+
+def _same(pair, expected) -> bool:
+    return all(torch.equal(a, b) for a, b in zip(pair, expected))
+
+
 def test_random_pair_repeats_the_seeded_draws__catches_wrong_order_or_missing_seed(probe, p, plan):
     """random_pair(shape, seed) seeds torch with `seed`, then draws torch.randn(shape) first and
-    torch.rand(shape) second; the judge makes the same draws and compares them exactly."""
+    torch.rand(shape) second; the judge makes the same draws and compares them exactly. It is
+    called from two different random states with the same seed, and once with another seed."""
     ev = probe("random_pair", "random_pair")
     shape = tuple(p.random_shape)
-    normal = ev.tensor("normal", shape, what="the first (normal) tensor")
-    uniform = ev.tensor("uniform", shape, what="the second (uniform) tensor")
-    seed = next(s.args["seed"] for s in plan.probes if s.name == "random_pair")
-    g = torch.Generator().manual_seed(seed)  # the same stream torch.manual_seed(seed) starts
-    expected_normal, expected_uniform = torch.randn(shape, generator=g), torch.rand(shape, generator=g)
-    if torch.equal(normal, expected_normal) and torch.equal(uniform, expected_uniform):
-        return
-    g = torch.Generator().manual_seed(seed)
-    uniform_first = torch.rand(shape, generator=g)
-    normal_second = torch.randn(shape, generator=g)
-    if torch.equal(normal, expected_uniform) and torch.equal(uniform, expected_normal):
-        fail("the two tensors are returned in the wrong order: return (normal, uniform)")
-    if torch.equal(normal, normal_second) and torch.equal(uniform, uniform_first):
-        fail("the uniform tensor was drawn first: each draw moves the generator on, so draw "
-             "torch.randn before torch.rand")
-    if bool((normal >= 0).all() and (normal < 1).all()) and bool((uniform < 0).any()):
-        fail("the first tensor looks uniform and the second normal: torch.randn is the normal one")
-    fail("the tensors differ from torch.randn and torch.rand drawn right after "
-         "torch.manual_seed(seed): seed first, then draw with the given shape")
+    args = next(s.args for s in plan.probes if s.name == "random_pair")
+    seed, first_state = args["seed"], args["states"][0]
+    normal, uniform = pair = _pair(ev, "pair", shape)
+    expected_normal, expected_uniform = expected = _draws(seed, shape)
+    if not _same(pair, expected):
+        if torch.equal(normal, expected_uniform) and torch.equal(uniform, expected_normal):
+            fail("the two tensors are returned in the wrong order: return (normal, uniform)")
+        if _same(pair, _draws(seed, shape, uniform_first=True)):
+            fail("the uniform tensor was drawn first: each draw moves the generator on, so draw "
+                 "torch.randn before torch.rand")
+        if _same(pair, _draws(first_state, shape)) or _same(pair, _draws(first_state, shape, True)):
+            fail("the tensors follow torch's random state from before the call, not the seed: "
+                 "call torch.manual_seed(seed) before drawing (np.random.seed or random.seed do "
+                 "not seed torch)")
+        if bool((normal >= 0).all() and (normal < 1).all()) and bool((uniform < 0).any()):
+            fail("the first tensor looks uniform and the second normal: torch.randn is the normal one")
+        fail("the tensors differ from torch.randn and torch.rand drawn right after "
+             "torch.manual_seed(seed): seed first, then draw with the given shape")
+    check(_same(_pair(ev, "again", shape), expected),
+          "called again with the same seed after other random draws, random_pair gave other "
+          "tensors: seed torch with `seed` inside the function, every time")
+    check(_same(_pair(ev, "other", shape), _draws(args["other_seed"], shape)),
+          "with another seed random_pair gave the draws of a different seed: seed torch with the "
+          "`seed` argument, not a fixed number")
 
 
 def test_shape_and_ndim__catches_len_used_for_ndim(probe, p):
     """shape_and_ndim(t) returns (tuple(t.shape), t.ndim): the size of every dimension, and how
     many dimensions there are."""
     ev = probe("shape_and_ndim", "shape_and_ndim")
-    seen = ev.value("seen", list)
-    check(len(seen) == len(p.ndim_shapes), "shape_and_ndim: the probe's output was incomplete")
-    for shape, info in zip(p.ndim_shapes, seen):
-        check(isinstance(info, dict), "shape_and_ndim: the probe's output was garbled")
-        kind = ev.value("shape_type", str, info)
+    for i, shape in enumerate(p.ndim_shapes):
+        shape_out, ndim_out = ev.parts(f"s{i}", 2, "shape_and_ndim")
+        kind = ev.typename(shape_out)
         check(kind in ("builtins.tuple", "torch.Size"), f"for a tensor of shape {tuple(shape)} the "
               f"shape came back as a {kind.rsplit('.', 1)[-1]}; return a tuple (tuple(t.shape))")
-        check(info.get("shape") == list(shape), f"for a tensor of shape {tuple(shape)} the shape "
-              f"came back as {info.get('shape')}")
-        ndim = info.get("ndim")
+        seen = [ev.number(d) for d in ev.items(shape_out)]
+        check(seen == list(shape) and all(ev.typename(d) == "builtins.int" for d in ev.items(shape_out)),
+              f"for a tensor of shape {tuple(shape)} the shape came back as "
+              f"{[s if s is None else int(s) for s in seen]}")
+        ndim = ev.number(ndim_out) if ev.typename(ndim_out) == "builtins.int" else None
         if ndim != len(shape):
             hint = (" (that is len(t), the size of the first dimension; t.ndim counts dimensions)"
                     if ndim == shape[0] else "")
-            fail(f"for a tensor of shape {tuple(shape)} ndim came back as {ndim}; expected "
+            fail(f"for a tensor of shape {tuple(shape)} ndim came back as "
+                 f"{'a ' + ev.kind(ndim_out) if ndim is None else int(ndim)}; expected "
                  f"{len(shape)}{hint}")
 
 
@@ -73,8 +98,9 @@ def test_broadcast_gives_the_full_table__catches_transposed_or_wrong_shape(probe
     ev = probe("broadcast", "broadcast")
     a, b = plan.inputs["ops.a"].double(), plan.inputs["ops.b"].double()
     m, n = b.shape[0], a.shape[1]
-    for key, expected in (("sum", a + b), ("product", a * b)):
-        t = ev.tensor(key, dtype=None, what=f"the {key}")
+    for key, path, expected in zip(("sum", "product"), ev.parts("result", 2, "broadcast"),
+                                   (a + b, a * b)):
+        t = ev.tensor(path, dtype=None, what=f"the {key}")
         if tuple(t.shape) == (n, m):
             fail(f"the {key} has shape {(n, m)}, the transpose of the expected {(m, n)}: entry [i, j] "
                  "combines b[i] (rows) with a[j] (columns); just write a + b and a * b")
@@ -90,12 +116,13 @@ def test_broadcast_gives_the_full_table__catches_transposed_or_wrong_shape(probe
 def test_mean_and_sum_are_python_floats__catches_tensors_or_swapped_results(probe, plan, p):
     """mean_and_sum(x) returns (the mean, the sum) of all of x's elements as Python floats."""
     ev = probe("mean_and_sum", "mean_and_sum")
-    types = ev.value("types", list)
+    parts = ev.parts("result", 2, "mean_and_sum")
+    types = [ev.typename(path) for path in parts]
     if types != ["builtins.float", "builtins.float"]:
         fail(f"mean_and_sum returned ({', '.join(str(t).rsplit('.', 1)[-1] for t in types)}); "
              "return Python floats, e.g. x.mean().item()")
     x = plan.inputs["ops.x"].double()
-    mean, total = ev.value("mean", float), ev.value("sum", float)
+    mean, total = (ev.value(path, float) for path in parts)
     want_mean, want_sum = x.mean().item(), x.sum().item()
     close = lambda v, w: abs(v - w) <= p.value_rtol * max(1.0, abs(w))  # noqa: E731
     if close(mean, want_sum) and close(total, want_mean):
@@ -114,8 +141,9 @@ def test_first_row_and_column__catches_rows_and_columns_swapped(probe, plan):
     ev = probe("first_row_and_column", "first_row_and_column")
     X = plan.inputs["index.X"]
     rows, cols = X.shape
-    row = ev.tensor("row", dtype=None, what="the row")
-    column = ev.tensor("column", dtype=None, what="the column")
+    row_path, column_path = ev.parts("result", 2, "first_row_and_column")
+    row = ev.tensor(row_path, dtype=None, what="the row")
+    column = ev.tensor(column_path, dtype=None, what="the column")
     if tuple(row.shape) == (rows,) and tuple(column.shape) == (cols,):
         fail("the row and the column are swapped: X[0] is the first row, X[:, 0] the first column")
     check(tuple(row.shape) == (cols,), f"for X of shape {(rows, cols)} the row has shape "

@@ -1,7 +1,9 @@
 """The judge's side of 02_neurons: the inputs it chooses and its own reference computations.
 
 Trusted code. Softmax, one-hot and cross-entropy are compared with PyTorch's own functions; the
-perceptron rule and the gates are replayed here; linearity is measured here by least squares.
+perceptron rule and the gates are replayed here; linearity is measured here by least squares. The
+student's XORNet arrives as graphs with its initial weights: the judge rebuilds it
+(autograder/graph.py) and trains it with the course's loop (test_neurons.py).
 """
 from pathlib import Path
 from types import SimpleNamespace
@@ -74,8 +76,7 @@ def make_plan(cfg: GradingConfig, device: str) -> Plan:
         ProbeSpec("leaky_relu", "leaky_relu", {"slope": p.leaky_slope}),
         ProbeSpec("perceptron_step", "perceptron_step", {"lrs": lrs}),
         *[ProbeSpec(f"gate_{gate}", "train_gate", {"gate": gate}) for gate in GATES],
-        ProbeSpec("xor_net", "xor_net", {"seeds": [a.seed + k for k in range(p.xor.restarts)],
-                                         "steps": p.xor.steps, "lr": p.xor.lr}),
+        ProbeSpec("xor_net", "xor_net", {"seeds": [a.seed + k for k in range(p.xor.restarts)]}),
     ]
     return Plan(specs, inputs)
 

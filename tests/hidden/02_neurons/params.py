@@ -9,6 +9,8 @@ class XorParams(Strict):
     steps: int = Field(gt=0)
     lr: float = Field(gt=0)
     grid_points: int = Field(ge=8)
+    budget_s: float = Field(60, gt=0, description="wall-clock seconds the judge spends training one "
+                            "submission's XORNets at most (a correct one takes well under a second)")
     nonlinearity: Threshold
     solved: Threshold
 

@@ -13,8 +13,13 @@ def test_a_missed_point_moves_the_line_towards_it__catches_wrong_sign(probe, pla
     """After perceptron_step on a misclassified point, its score moves towards the right side."""
     ev = probe("perceptron_step", "perceptron_step")
     w, b, x, y = (plan.inputs[f"pst.{k}"].double() for k in "wbxy")
-    new_w = ev.tensor("w", tuple(w.shape), what="the new weights").double()
-    new_b = ev.tensor("b", (len(w),), what="the new biases").double()
+    steps = [ev.parts(f"step{k}", 2, "perceptron_step") for k in range(len(w))]
+    new_w = torch.stack([ev.tensor(w_path, tuple(w.shape[1:]), what="the new weights").double()
+                         for w_path, _ in steps])
+    new_b = torch.stack([torch.tensor(ev.number(b_path), dtype=torch.float64)
+                         if ev.number(b_path) is not None else
+                         ev.tensor(b_path, dtype=None, what="the new bias").double().reshape(())
+                         for _, b_path in steps])
     before = (w * x).sum(dim=1) + b
     after = (new_w * x).sum(dim=1) + new_b
     missed = (before >= 0).long() != y.long()

@@ -1,8 +1,15 @@
-"""The perceptron rule, logic gates learned by one neuron, and a two-layer network for XOR."""
+"""The perceptron rule, logic gates learned by one neuron, and a two-layer network for XOR.
+
+XORNet is rebuilt by the judge from the graph its probe exported (autograder/graph.py) and trained
+here with the course's loop: no training runs in the process of the student's code."""
+import time
+
 import pytest
 import torch
+from torch import nn
 
 from autograder.evidence import check, fail
+from autograder.graph import GraphNet, GraphRefused
 
 
 def _cases(plan):
@@ -10,11 +17,26 @@ def _cases(plan):
     return [plan.inputs[f"pst.{k}"] for k in "wbxy"], torch.tensor(lrs)
 
 
+def _bias(ev, path: str, what: str) -> torch.Tensor:
+    """A bias as a float64 0-dim tensor, whether it came back as a tensor or a Python number."""
+    number = ev.number(path)
+    if number is not None:
+        return torch.tensor(number, dtype=torch.float64)
+    b = ev.tensor(path, dtype=None, what=what)
+    check(b.numel() == 1, f"{what} has shape {tuple(b.shape)}; it should be a single number")
+    return b.reshape(()).double()
+
+
 def _stepped(probe, plan):
+    """Each case's new (w, b), stacked: (n, d) and (n,)."""
     ev = probe("perceptron_step", "perceptron_step")
     (w, _, _, _), _ = _cases(plan)
-    return ev.tensor("w", tuple(w.shape), what="the new weights").double(), \
-        ev.tensor("b", (len(w),), what="the new biases").double()
+    ws, bs = [], []
+    for k in range(len(w)):
+        w_path, b_path = ev.parts(f"step{k}", 2, "perceptron_step")
+        ws.append(ev.tensor(w_path, tuple(w.shape[1:]), what="the new w").double())
+        bs.append(_bias(ev, b_path, "the new b"))
+    return torch.stack(ws), torch.stack(bs)
 
 
 def _matches(got, expected, rows):
@@ -57,8 +79,9 @@ def test_trained_gate_classifies_all_four_points__catches_a_rule_that_does_not_c
     """train_gate(X, y) returns (w, b) with which the neuron (predict 1 where X @ w + b >= 0)
     gets all four points of the gate right. NAND is graded too, so the rule must really learn."""
     ev = probe(f"gate_{gate}", f"train_gate on {gate}")
-    w = ev.tensor("w", (2,), what="the learned w")
-    b = ev.tensor("b", (), what="the learned b")
+    w_path, b_path = ev.parts("result", 2, "train_gate")
+    w = ev.tensor(w_path, (2,), what="the learned w")
+    b = _bias(ev, b_path, "the learned b").float()
     predicted = ref.gate_predictions(w, b)
     truth = torch.tensor(ref.gates[gate])
     wrong = [f"({int(p[0])}, {int(p[1])})" for p, ok in
@@ -70,50 +93,108 @@ def test_trained_gate_classifies_all_four_points__catches_a_rule_that_does_not_c
              f"on {', '.join(wrong)}{hint}")
 
 
-def _xor(probe, p):
-    return probe("xor_net", "XORNet")
+def test_perceptron_step_leaves_the_callers_w_alone__catches_updating_w_in_place(probe, plan):
+    """perceptron_step returns a new w: the w it was given keeps its values (w + lr * ... makes a
+    new tensor; w += ... changes the caller's)."""
+    ev = probe("perceptron_step", "perceptron_step")
+    (w, _, _, _), _ = _cases(plan)
+    for k in range(len(w)):
+        after = ev.tensor(f"w{k}_after", tuple(w.shape[1:]), what="the w it was given")
+        if not torch.equal(after, w[k]):
+            fail("perceptron_step changed the w it was given: return w + lr * (y - prediction) * x, "
+                 "a new tensor, rather than updating w in place (w += ...)")
 
 
-def test_xor_net_gives_one_score_per_point__catches_wrong_output_shape(probe, p, plan):
+def train_xor(model, X, y, steps, lr):
+    """The course's loop for XOR: full batch, Adam, binary cross-entropy on raw scores."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = nn.BCEWithLogitsLoss()
+    model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        optimizer.step()
+
+
+def _xor_runs(probe, plan, p, device):
+    """Per restart, the rebuilt XORNet's outputs on the grid when fresh, and its scores of the four
+    XOR points after the course's training, within the config's budget."""
+    ev = probe("xor_net", "XORNet")
+    X, y, grid = (plan.inputs[k].to(device) for k in ("xor.X", "xor.y", "xor.grid"))
+    fresh, trained = [], []
+    deadline = time.monotonic() + p.xor.budget_s
+    try:
+        for k in range(p.xor.restarts):
+            net = GraphNet.from_node(ev.node(f"net{k}"), ev.outcome.tensors, "XORNet",
+                                     "an XORNet").to(device)
+            net.deadline = deadline
+            with torch.random.fork_rng(devices=[]):
+                net.eval()
+                with torch.no_grad():
+                    fresh.append(net(grid).cpu())
+                train_xor(net, X, y, p.xor.steps, p.xor.lr)
+                net.eval()
+                with torch.no_grad():
+                    trained.append(net(X).cpu())
+    except GraphRefused as exc:
+        return None, None, f"XORNet could not be rebuilt and trained: {exc}"
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        return None, None, (f"training XORNet failed: {type(exc).__name__}: "
+                            f"{(str(exc).splitlines() or [''])[0][:300]}")
+    return fresh, trained, None
+
+
+def _xor(probe, plan, p, submission_run):
+    """_xor_runs once per submission; fails the asking test with the reason where it could not run."""
+    if "xor" not in submission_run.memo:
+        submission_run.memo["xor"] = _xor_runs(probe, plan, p, submission_run.device)
+    fresh, trained, problem = submission_run.memo["xor"]
+    if problem:
+        fail(problem)
+    return fresh, trained
+
+
+def test_xor_net_gives_one_score_per_point__catches_wrong_output_shape(probe, p, plan, submission_run):
     """XORNet() maps a batch of points of shape (N, 2) to raw scores of shape (N, 1)."""
-    ev = _xor(probe, p)
+    fresh, _ = _xor(probe, plan, p, submission_run)
     n = len(plan.inputs["xor.grid"])
-    out = ev.tensor("init0.grid", dtype=None, what="the output")
+    out = fresh[0]
     check(tuple(out.shape) == (n, 1), f"for {n} points XORNet returned shape {tuple(out.shape)}; "
           f"expected ({n}, 1), one raw score per point")
 
 
-def _solved(ev, p, plan):
+def _solved(trained, plan):
     """Per restart: the trained scores of the four XOR points, and whether all four are right."""
     y = plan.inputs["xor.y"].reshape(-1)
     results = []
-    for k in range(p.xor.restarts):
-        scores = ev.tensor(f"trained{k}.xor", dtype=None, what="the trained scores").float()
+    for scores in trained:
         check(scores.numel() == 4, f"XORNet gave {scores.numel()} scores for the 4 XOR points")
-        scores = scores.reshape(-1)
+        scores = scores.float().reshape(-1)
         results.append((scores, torch.equal((scores > 0).float(), y)))
     return results
 
 
-def test_xor_net_is_not_linear__catches_missing_hidden_nonlinearity(probe, p, plan, ref, measure):
+def test_xor_net_is_not_linear__catches_missing_hidden_nonlinearity(probe, p, plan, ref, measure,
+                                                                     submission_run):
     """Between its two linear layers XORNet applies a non-linearity. Without one, the network is a
     single linear map of its input, which no training can turn into XOR. (Measured on fresh
     networks; a network that has learned XOR is non-linear by that fact alone.)"""
-    ev = _xor(probe, p)
+    fresh, trained = _xor(probe, plan, p, submission_run)
     grid = plan.inputs["xor.grid"]
-    fresh = [ev.tensor(f"init{k}.grid", dtype=None, what="the output") for k in range(p.xor.restarts)]
     bent = measure("xor.nonlinearity", max(ref.nonlinearity(grid, s) for s in fresh))
-    if p.xor.nonlinearity.passes(bent) or any(ok for _, ok in _solved(ev, p, plan)):
+    if p.xor.nonlinearity.passes(bent) or any(ok for _, ok in _solved(trained, plan)):
         return
     fail(f"XORNet's output is a linear function of its input (least-squares residual {bent:.1e}): "
          "put a non-linearity such as torch.tanh or torch.relu between the two linear layers")
 
 
-def test_xor_net_learns_xor__catches_a_network_that_cannot_learn_it(probe, p, plan, measure):
+def test_xor_net_learns_xor__catches_a_network_that_cannot_learn_it(probe, p, plan, measure,
+                                                                      submission_run):
     """Trained by the course's loop (Adam on binary cross-entropy of raw scores), XORNet scores the
     four XOR points on the right side of 0 (positive for 1), in at least one of a few restarts."""
-    ev = _xor(probe, p)
-    results = _solved(ev, p, plan)
+    _, trained = _xor(probe, plan, p, submission_run)
+    results = _solved(trained, plan)
     if p.xor.solved.passes(measure("xor.solved", sum(ok for _, ok in results))):
         return
     seen = [scores for scores, _ in results]

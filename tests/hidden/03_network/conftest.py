@@ -36,11 +36,13 @@ def network_forward(weights, biases, activation, x, activate_last=False, relu=No
     return x
 
 
-def network_weights(ev: Evidence, prefix: str, sizes) -> tuple[list, list]:
+def network_weights(ev: Evidence, layers: str, sizes) -> tuple[list, list]:
+    """Each layer's weight and bias, from the shipped `layers` (its path), checked against sizes."""
     ws, bs = [], []
     for j in range(len(sizes) - 1):
-        ws.append(ev.tensor(f"{prefix}w{j}", (sizes[j + 1], sizes[j]), what=f"the weight of layer {j}"))
-        bs.append(ev.tensor(f"{prefix}b{j}", (sizes[j + 1],), what=f"the bias of layer {j}"))
+        ws.append(ev.tensor(f"{layers}/{j}/weight", (sizes[j + 1], sizes[j]),
+                            what=f"the weight of layer {j}"))
+        bs.append(ev.tensor(f"{layers}/{j}/bias", (sizes[j + 1],), what=f"the bias of layer {j}"))
     return ws, bs
 
 

@@ -1,203 +1,141 @@
-"""Probes of 03_network. They run in the sandbox, next to the student's code.
+"""Probes of 03_network: what the sandbox calls in the student's module, and what it ships back.
 
-A probe calls the student's functions on inputs the judge chose and returns raw observations: plain
-JSON plus tensors. It decides nothing and holds no secrets (a student may read this file): the judge
-recomputes every outcome from what comes back. The judge imports `replay_model` and `accuracy_model`
-from here too, so both sides build the very same fixed models.
+Each probe is a recipe, `name(r, args, device)` (autograder/recipe.py): it calls the student's
+functions on inputs the judge chose and ships what came back, as it is (the network as its module
+tree with every weight, the list the trainer returned, the weights training left). It decides
+nothing and holds no secrets (a student may read this file): the judge recomputes every outcome
+from the shipped values. The judge imports `replay_model` and `accuracy_model` from here too, so
+both sides build the very same fixed models.
 
-Each probe is `name(student, args, inputs, device) -> (json_dict, tensor_dict)`.
+What the hooks of `r.watch` record (what flowed between layers, what the criterion saw, whether a
+forward ran in training or grad mode) is a report of the student's process: only self-checks, worth
+no points, and `reported` checks read it.
 """
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+
+# The fixed models of the trainer replays and the accuracy probe, as (layer, *arguments): built with
+# torch by the judge (replay_model, accuracy_model) and step by step in the sandbox (_build).
+REPLAY_MODELS = {
+    # BatchNorm makes train and eval mode differ deterministically, so a trainer that forgets
+    # `model.train()` ends at different weights
+    "classification": [("Linear", 4, 8), ("BatchNorm1d", 8), ("Tanh",), ("Linear", 8, 3)],
+    "regression": [("Linear", 3, 6), ("Tanh",), ("Linear", 6, 1)],
+}
+ACCURACY_MODEL = [("Linear", 6, 16), ("BatchNorm1d", 16), ("ReLU",), ("Linear", 16, 4)]
+CRITERIA = {"classification": "CrossEntropyLoss", "regression": "MSELoss"}
 
 
-def _type(x) -> str:
-    t = type(x)
-    return f"{t.__module__}.{t.__qualname__}"
-
-
-def _layers(model) -> list:
-    layers = getattr(model, "layers", None)
-    if layers is None:
-        raise AttributeError("the Network has no attribute `layers`")
-    return list(layers)
-
-
-def _weights(model, prefix: str) -> dict:
-    """Each layer's weight and bias, for the judge to recompute the forward pass itself."""
-    out = {}
-    for j, layer in enumerate(_layers(model)):
-        for kind in ("weight", "bias"):
-            t = getattr(layer, kind, None)
-            if isinstance(t, torch.Tensor):
-                out[f"{prefix}{kind[0]}{j}"] = t
-    return out
-
-
-def _as_tensor(x, what: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{what} returned {type(x).__name__}, not a tensor")
-    return x
-
-
-def structure(student, args, inputs, device):
-    models = []
-    tensors = {}
-    for i, sizes in enumerate(args["sizes"]):
-        model = student.Network(list(sizes))
-        layers = getattr(model, "layers", None)
-        models.append({
-            "layers_type": _type(layers),
-            "layer_types": [_type(layer) for layer in _layers(model)],
-            "n_parameters": int(sum(p.numel() for p in model.parameters())),
-        })
-        tensors.update(_weights(model, f"m{i}."))
-    return {"models": models}, tensors
-
-
-def init(student, args, inputs, device):
-    model = student.Network(list(args["sizes"]))
-    return {}, _weights(model, "")
-
-
-def _watch_layers(model, prefix: str, tensors: dict) -> list:
-    """Forward hooks that keep what flows into and out of each layer on its first call, so that a
-    student's `check` can compare the network's output with its own last layer's, and each layer's
-    input with the activation of the layer before, without the judge's reference forward pass."""
-    handles = []
-    for j, layer in enumerate(_layers(model)):
-        def keep(module, args, out, j=j):
-            if args and isinstance(args[0], torch.Tensor) and isinstance(out, torch.Tensor):
-                tensors.setdefault(f"{prefix}in{j}", args[0].detach().clone())
-                tensors.setdefault(f"{prefix}z{j}", out.detach().clone())
-        if isinstance(layer, nn.Module):
-            handles.append(layer.register_forward_hook(keep))
-    return handles
-
-
-def forward(student, args, inputs, device):
-    x = inputs["forward.x"].to(device)
-    tensors = {}
-    for activation in args["activations"]:
-        torch.manual_seed(args["seed"])
-        if activation == "default":
-            model = student.Network(list(args["sizes"]))
-        else:
-            model = student.Network(list(args["sizes"]), activation=activation)
-        model = model.to(device)
-        handles = _watch_layers(model, f"{activation}.", tensors)
-        with torch.no_grad():
-            out = _as_tensor(model(x), "forward")
-        for handle in handles:
-            handle.remove()
-        tensors[f"{activation}.out"] = out
-        tensors.update(_weights(model, f"{activation}."))
-    return {}, tensors
-
-
-def bad_activation(student, args, inputs, device):
-    # a working network alongside: the judge recomputes it, so the report below is corroborated
-    demo = student.Network([3, 4, 2])
-    with torch.no_grad():
-        tensors = {"demo.out": _as_tensor(demo(inputs["forward.x"][:, :3]), "forward"),
-                   **_weights(demo, "demo.")}
-    try:
-        student.Network([2, 2], activation=args["name"])
-    except Exception as exc:  # the point is to see which exception it was
-        return {"raised": True, "type": _type(exc), "is_value_error": isinstance(exc, ValueError)}, tensors
-    return {"raised": False, "type": None, "is_value_error": False}, tensors
+def _torch_model(layers) -> nn.Module:
+    return nn.Sequential(*(getattr(nn, name)(*args) for name, *args in layers))
 
 
 def replay_model(kind: str) -> nn.Module:
-    """The fixed model of a trainer replay. BatchNorm makes train and eval mode differ
-    deterministically, so a trainer that forgets `model.train()` ends at different weights."""
-    if kind == "classification":
-        return nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3))
-    return nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 1))
+    """The fixed model of a trainer replay."""
+    return _torch_model(REPLAY_MODELS[kind])
 
 
 def replay_criterion(kind: str):
-    return nn.CrossEntropyLoss() if kind == "classification" else nn.MSELoss()
-
-
-def describe_losses(losses) -> dict:
-    items = []
-    for v in list(losses) if isinstance(losses, (list, tuple)) else []:
-        try:
-            value = float(v)
-        except Exception:
-            value = None
-        items.append({"type": _type(v), "value": value,
-                      "requires_grad": bool(getattr(v, "requires_grad", False))})
-    return {"returned_type": _type(losses), "losses": items}
-
-
-def _state(inputs, prefix: str, model) -> dict:
-    """The judge's starting weights for `model`, read key by key (a probe reads only what it needs,
-    so the public bundle ships only that: see autograder/public.py)."""
-    return {k: inputs[prefix + k] for k in model.state_dict()}
-
-
-def replay(student, args, inputs, device):
-    kind = args["kind"]
-    model = replay_model(kind)
-    prefix = f"{kind}.state."
-    model.load_state_dict(_state(inputs, prefix, model))
-    model = model.to(device)
-    model.eval()  # the trainer must switch it to training mode itself
-    loader = DataLoader(TensorDataset(inputs[f"{kind}.x"], inputs[f"{kind}.y"]),
-                        batch_size=args["batch_size"], shuffle=False)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args["lr"], momentum=args["momentum"])
-    criterion = replay_criterion(kind)
-    calls = []  # what the criterion was handed and gave back, for the self-checks: worth no points
-    criterion.register_forward_hook(lambda m, a, out: calls.append(_criterion_call(a, out))
-                                    if len(calls) < 1000 else None)
-    losses = student.trainer(model, criterion, optimizer, loader, epochs=args["epochs"])
-    return {**describe_losses(losses), "criterion_calls": calls}, dict(model.state_dict())
-
-
-def _criterion_call(args, out) -> dict:
-    try:
-        loss = float(out.detach())
-    except Exception:
-        loss = None
-    return {"shapes": [list(getattr(t, "shape", ())) for t in args[:2]], "loss": loss}
+    return getattr(nn, CRITERIA[kind])()
 
 
 def accuracy_model() -> nn.Module:
-    return nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 4))
+    return _torch_model(ACCURACY_MODEL)
 
 
-def accuracy(student, args, inputs, device):
-    model = accuracy_model()
-    model.load_state_dict(_state(inputs, "state.", model))
-    model = model.to(device)
-    model.train()  # accuracy() must switch to evaluation mode itself
-    calls = []
-    model.register_forward_hook(lambda m, i, o: calls.append(
-        {"training": m.training, "grad_enabled": torch.is_grad_enabled()}))
-    loader = DataLoader(TensorDataset(inputs["acc.x"], inputs["acc.y"]),
-                        batch_size=args["batch_size"], shuffle=False)
-    result = student.accuracy(model, loader)
-    try:
-        value = float(result)
-    except Exception:
-        value = None
-    grads = [p.grad is not None for p in model.parameters()]
-    return {"value": value, "type": _type(result), "calls": calls[:100],
-            "requires_grad": bool(getattr(result, "requires_grad", False)),
-            "grads_left": any(grads)}, {}
+def _build(r, layers, prefix: str, device: str):
+    """A fixed model in the sandbox, holding the judge's weights (read key by key, so a public
+    bundle ships only those: see autograder/public.py), on the grading device."""
+    model = r.lib("torch.nn.Sequential")(*(r.lib(f"torch.nn.{name}")(*args) for name, *args in layers))
+    keys = _torch_model(layers).state_dict()
+    model.load_state_dict({k: r.input(prefix + k) for k in keys})
+    return model.to(device)
 
 
-def fit(student, args, inputs, device):
+def _loader(r, x: str, y: str, batch_size: int, **kwargs):
+    dataset = r.lib("torch.utils.data.TensorDataset")(r.input(x), r.input(y))
+    return r.lib("torch.utils.data.DataLoader")(dataset, batch_size=batch_size, **kwargs)
+
+
+def structure(r, args, device):
+    """Each network whole (its module tree: types and weights), and what `layers` holds."""
+    for i, sizes in enumerate(args["sizes"]):
+        model = r.let(r.student.Network(list(sizes)))
+        r.ship(f"m{i}", model)
+        r.ship(f"m{i}.layers", model.layers)
+
+
+def init(r, args, device):
+    r.ship("layers", r.student.Network(list(args["sizes"])).layers)
+
+
+def forward(r, args, device):
+    """The output on the judge's batch, the weights that made it, and (for the self-checks) what
+    flowed into and out of each layer on that call."""
+    for activation in args["activations"]:
+        r.seed(args["seed"])
+        if activation == "default":
+            model = r.student.Network(list(args["sizes"]))
+        else:
+            model = r.student.Network(list(args["sizes"]), activation=activation)
+        model = model.to(device)
+        flows = r.watch(model.layers, each=True, keep=1, limit=1)
+        with r.no_grad():
+            r.ship(f"{activation}.out", model(r.input("forward.x").to(device)))
+        r.ship(f"{activation}.layers", model.layers)
+        r.ship(f"{activation}.flows", flows)
+
+
+def bad_activation(r, args, device):
+    """Network(sizes, activation=<unknown name>): which exception, if any. Beside it a working
+    network, which the judge recomputes, so that the answer is corroborated by a computation."""
+    demo = r.let(r.student.Network([3, 4, 2]))
+    with r.no_grad():
+        r.ship("demo.out", demo(r.input("forward.x")[:, :3]))
+    r.ship("demo.layers", demo.layers)
+    with r.catch() as raised:
+        r.student.Network([2, 2], activation=args["name"])
+    r.ship("raised", raised)
+
+
+def replay(r, args, device):
+    """The student's trainer on the judge's fixed model, data and optimizer: the losses it returned,
+    the weights it left and (for the self-checks) what the criterion was handed and gave back."""
+    kind = args["kind"]
+    model = _build(r, REPLAY_MODELS[kind], f"{kind}.state.", device)
+    model.eval()  # the trainer must switch it to training mode itself
+    loader = _loader(r, f"{kind}.x", f"{kind}.y", args["batch_size"], shuffle=False)
+    optimizer = r.lib("torch.optim.SGD")(model.parameters(), lr=args["lr"], momentum=args["momentum"])
+    criterion = r.let(r.lib(f"torch.nn.{CRITERIA[kind]}")())
+    calls = r.watch(criterion, limit=1000)
+    r.ship("losses", r.student.trainer(model, criterion, optimizer, loader, epochs=args["epochs"]))
+    r.ship("state", model.state_dict())
+    r.ship("criterion_calls", calls)
+
+
+def accuracy(r, args, device):
+    """accuracy() on the judge's fixed model (left in training mode: accuracy() must switch it),
+    and what each forward call's mode was (a report, for the reported check and the self-check)."""
+    model = _build(r, ACCURACY_MODEL, "state.", device)
+    model.train()
+    calls = r.watch(model, limit=100)
+    loader = _loader(r, "acc.x", "acc.y", args["batch_size"], shuffle=False)
+    r.ship("result", r.student.accuracy(model, loader))
+    r.ship("calls", calls)
+    r.ship("model", model)  # gradients left on its parameters
+
+
+def fit(r, args, device):
+    """The student's Network trained by the student's trainer on the judge's training split: the
+    weights before and after, and the losses the trainer returned."""
     name = args["data"]
-    model = student.Network(list(args["sizes"]), activation=args["activation"]).to(device)
-    initial = {k: v.detach().clone() for k, v in _weights(model, "init.").items()}
-    generator = torch.Generator().manual_seed(args["seed"])
-    loader = DataLoader(TensorDataset(inputs[f"{name}.x"], inputs[f"{name}.y"]),
-                        batch_size=args["batch_size"], shuffle=True, generator=generator)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args["lr"], momentum=args["momentum"],
-                                nesterov=args["nesterov"])
-    losses = student.trainer(model, nn.CrossEntropyLoss(), optimizer, loader, epochs=args["epochs"])
-    return describe_losses(losses), {**initial, **_weights(model, "final.")}
+    model = r.let(r.student.Network(list(args["sizes"]), activation=args["activation"]).to(device))
+    r.ship("init.layers", model.layers)
+    generator = r.lib("torch.Generator")().manual_seed(args["seed"])
+    loader = _loader(r, f"{name}.x", f"{name}.y", args["batch_size"], shuffle=True,
+                     generator=generator)
+    optimizer = r.lib("torch.optim.SGD")(model.parameters(), lr=args["lr"],
+                                         momentum=args["momentum"], nesterov=args["nesterov"])
+    r.ship("losses", r.student.trainer(model, r.lib("torch.nn.CrossEntropyLoss")(), optimizer,
+                                       loader, epochs=args["epochs"]))
+    r.ship("final.layers", model.layers)

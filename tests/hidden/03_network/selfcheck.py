@@ -29,7 +29,8 @@ def test_trainer_lowers_the_loss__catches_missing_zero_grad_or_step(probe, plan,
     before = {k.removeprefix(prefix): v for k, v in plan.inputs.items() if k.startswith(prefix)}
     after = {}
     for key, value in before.items():
-        after[key] = ev.tensor(key, tuple(value.shape), dtype=value.dtype, what=f"the model's `{key}`")
+        after[key] = ev.tensor(f"state/{key}", tuple(value.shape), dtype=value.dtype,
+                               what=f"the model's `{key}`")
     x, y = plan.inputs[f"{kind}.x"], plan.inputs[f"{kind}.y"]
     start, end = _loss(probes, kind, before, x, y), _loss(probes, kind, after, x, y)
     if all(torch.equal(before[k], after[k]) for k in before
@@ -45,15 +46,15 @@ def test_trainer_returns_one_float_per_epoch__catches_tensors_or_wrong_length(pr
     """trainer returns a list with one Python float per epoch (use loss.item(), not the tensor)."""
     ev = probe("replay_classification", "trainer's return value")
     epochs = next(s.args["epochs"] for s in plan.probes if s.name == "replay_classification")
-    items = ev.value("losses", list)
-    kind = ev.value("returned_type", str).rsplit(".", 1)[-1]
+    items = ev.items("losses")
+    kind = ev.kind("losses")
     check(kind == "list" and len(items) == epochs,
           f"trainer(..., epochs={epochs}) should return a list of {epochs} losses; it returned a "
-          f"{kind} of length {len(items)}")
+          f"{kind} of length {(ev.node('losses') or {}).get('len', 0)}")
     for i, item in enumerate(items):
-        got = ev.value("type", str, item)
+        got = ev.typename(item)
         if got != "builtins.float":
-            graph = " that still holds the computation graph" if item.get("requires_grad") else ""
+            graph = " that still holds the computation graph" if ev.reported(item, "requires_grad") else ""
             fail(f"epoch {i + 1}'s loss is a {got.rsplit('.', 1)[-1]}{graph}: add up loss.item(), "
                  "a Python float")
 
@@ -62,9 +63,9 @@ def test_accuracy_agrees_with_a_hand_count__catches_missing_eval_mode(probe, pla
     """accuracy() on a fixed model and loader equals counting argmax predictions by hand, with the
     model in evaluation mode."""
     ev = probe("accuracy", "accuracy()")
-    value = ev.data.get("value")
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        fail(f"accuracy() returned a {ev.value('type', str).rsplit('.', 1)[-1]}, not a number")
+    value = ev.scalar("result")
+    if value is None:
+        fail(f"accuracy() returned a {ev.kind('result')}, not a number")
     model = probes.accuracy_model()
     model.load_state_dict({k.removeprefix("state."): v for k, v in plan.inputs.items()
                            if k.startswith("state.")})
@@ -76,7 +77,7 @@ def test_accuracy_agrees_with_a_hand_count__catches_missing_eval_mode(probe, pla
         return
     if abs(value - right) <= 1e-6:
         fail(f"accuracy() returned {value:g}, the number right; return the fraction ({right}/{n})")
-    if any(c.get("training") is True for c in ev.value("calls", list) if isinstance(c, dict)):
+    if any(ev.has(f"{c}/training") and ev.value(f"{c}/training", bool) for c in ev.items("calls")):
         fail(f"accuracy() returned {value:.4f}, with the model still in training mode: call "
              f"model.eval() first. Counted by hand in evaluation mode: {right}/{n} = {right / n:.4f}")
     fail(f"accuracy() returned {value:.4f}; counting the argmax predictions equal to the labels "
@@ -86,24 +87,23 @@ def test_accuracy_agrees_with_a_hand_count__catches_missing_eval_mode(probe, pla
 def test_an_unknown_activation_is_refused__catches_a_silent_fallback(probe):
     """Network(sizes, activation="swish") raises ValueError instead of quietly using another."""
     ev = probe("bad_activation", "Network(..., activation='swish')")
-    check(ev.value("raised", bool), "Network(..., activation='swish') did not raise: raise "
+    raised = ev.node("raised") or {}
+    check(raised.get("t") == "exception", "Network(..., activation='swish') did not raise: raise "
           "ValueError for a name it does not know")
-    check(ev.value("is_value_error", bool), "Network(..., activation='swish') raised "
-          f"{ev.value('type', str).rsplit('.', 1)[-1]}; raise ValueError instead")
+    check("builtins.ValueError" in (raised.get("mro") or []), "Network(..., activation='swish') "
+          f"raised {ev.kind('raised')}; raise ValueError instead")
 
 
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu}
 
 
 def _layer_trace(ev, activation):
-    """What flowed into and out of each of the network's layers (kept by the probe's hooks), or None
-    where a layer was not called as a module: such a network leaves nothing to compare here, and the
-    graded check recomputes its forward pass anyway."""
-    n = 0
-    while ev.has_tensor(f"{activation}.w{n}"):
-        n += 1
-    keys = [(f"{activation}.in{j}", f"{activation}.z{j}") for j in range(n)]
-    if n == 0 or not all(ev.has_tensor(a) and ev.has_tensor(b) for a, b in keys):
+    """What flowed into and out of each of the network's layers on its first call (kept by the
+    probe's hooks), or None where a layer was not called as a module: such a network leaves nothing
+    to compare here, and the graded check recomputes its forward pass anyway."""
+    layers = ev.items(f"{activation}.flows")
+    keys = [(f"{calls}/0/input", f"{calls}/0/output") for calls in layers]
+    if not keys or not all(ev.has_tensor(a) and ev.has_tensor(b) for a, b in keys):
         return None
     return [(ev.tensor(a, dtype=None, what=f"the input of layer {j}"),
              ev.tensor(b, dtype=None, what=f"the output of layer {j}")) for j, (a, b) in enumerate(keys)]
@@ -163,18 +163,22 @@ def test_trainer_trains_in_training_mode__catches_missing_train_mode(probe, plan
     for key in counters:
         name = key.removeprefix(prefix)
         before = plan.inputs[key]
-        after = ev.tensor(name, tuple(before.shape), dtype=before.dtype, what=f"the model's `{name}`")
+        after = ev.tensor(f"state/{name}", tuple(before.shape), dtype=before.dtype,
+                          what=f"the model's `{name}`")
         check(not torch.equal(before, after), "the model's BatchNorm layer saw no batch in training "
               "mode: the trainer must call model.train() (at the start of each epoch), since the "
               "model it is handed may be in evaluation mode")
 
 
-def _criterion_calls(ev) -> list:
-    calls = ev.value("criterion_calls", list)
-    for call in calls:
-        shapes = call.get("shapes") if isinstance(call, dict) else None
-        if not (isinstance(shapes, list) and len(shapes) == 2 and all(isinstance(s, list) for s in shapes)):
+def _criterion_calls(ev) -> list[tuple[list, list, float | None]]:
+    """Each call of the criterion: (the predictions' shape, the targets' shape, the loss)."""
+    calls = []
+    for call in ev.items("criterion_calls"):
+        shapes = [[ev.number(d) for d in ev.items(s)] for s in ev.items(f"{call}/args")]
+        if len(shapes) != 2 or any(ev.typename(s) != "builtins.list" for s in ev.items(f"{call}/args")):
             fail("the criterion was not called as criterion(predictions, targets)")
+        loss = ev.number(f"{call}/out_value") if ev.has(f"{call}/out_value") else None
+        calls.append(tuple([int(d) for d in shape if d is not None] for shape in shapes) + (loss,))
     return calls
 
 
@@ -184,8 +188,7 @@ def test_trainer_passes_the_targets_as_given__catches_reshaped_targets(probe, pl
     (N, 1) regression targets to (N,) makes MSELoss broadcast to an (N, N) comparison."""
     ev = probe(f"replay_{kind}", "trainer")
     tail = list(plan.inputs[f"{kind}.y"].shape[1:])
-    for call in _criterion_calls(ev):
-        prediction, target = call["shapes"]
+    for prediction, target, _ in _criterion_calls(ev):
         if target[1:] != tail or (target and prediction and target[0] != prediction[0]):
             fail(f"the targets are reshaped: the loader gives targets of shape "
                  f"{tuple([target[0] if target else '?', *tail])}, the criterion got "
@@ -199,14 +202,13 @@ def test_trainer_returns_the_mean_batch_loss__catches_a_sum(probe, plan, kind):
     ev = probe(f"replay_{kind}", "trainer's return value")
     spec = next(s for s in plan.probes if s.name == f"replay_{kind}")
     epochs, batches = spec.args["epochs"], -(-len(plan.inputs[f"{kind}.y"]) // spec.args["batch_size"])
-    items = ev.value("losses", list)
-    reported = [i.get("value") if isinstance(i, dict) else None for i in items]
+    reported = [ev.scalar(i) for i in ev.items("losses")]
     calls = _criterion_calls(ev)
     if len(reported) != epochs or len(calls) != epochs * batches or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in reported):
         return  # one loss per batch and one float per epoch: the other self-checks say what is off
     for e, value in enumerate(reported):
-        seen = [c["loss"] for c in calls[e * batches:(e + 1) * batches]]
+        seen = [loss for _, _, loss in calls[e * batches:(e + 1) * batches]]
         if None in seen:
             return
         mean = sum(seen) / batches

@@ -8,9 +8,9 @@ def test_accuracy_matches_judge_count__catches_missing_eval_mode(probe, plan, re
     """accuracy() returns the fraction of argmax predictions equal to the labels, computed with the
     model in evaluation mode."""
     ev = probe("accuracy", "accuracy()")
-    value = ev.value("value", (float, int), None) if ev.data.get("value") is not None else None
+    value = ev.scalar("result")
     if value is None:
-        fail(f"accuracy() returned a {ev.value('type', str).rsplit('.', 1)[-1]}, not a number")
+        fail(f"accuracy() returned a {ev.kind('result')}, not a number")
     model = ref.probes.accuracy_model()
     model.load_state_dict({k.removeprefix("state."): v for k, v in plan.inputs.items()
                            if k.startswith("state.")})
@@ -20,8 +20,7 @@ def test_accuracy_matches_judge_count__catches_missing_eval_mode(probe, plan, re
     expected = (predicted == plan.inputs["acc.y"]).double().mean().item()
     if abs(value - expected) <= 1e-6:
         return
-    calls = ev.value("calls", list)
-    if any(c.get("training") is True for c in calls if isinstance(c, dict)):
+    if any(ev.has(f"{c}/training") and ev.value(f"{c}/training", bool) for c in ev.items("calls")):
         fail(f"accuracy() returned {value:.4f}, but the model was still in training mode: call "
              "model.eval() first (batch norm and dropout behave differently in training)")
     if abs(value * len(predicted) - round(value * len(predicted))) < 1e-6 and value > 1:
@@ -30,15 +29,24 @@ def test_accuracy_matches_judge_count__catches_missing_eval_mode(probe, plan, re
          f"{expected:.4f}")
 
 
+def _grads_left(node) -> bool:
+    """Whether any parameter of a shipped module tree holds a gradient."""
+    if not isinstance(node, dict) or node.get("t") != "module":
+        return False
+    return any(isinstance(p, dict) and p.get("grad") is not None for _, p in node.get("params") or []) \
+        or any(_grads_left(child) for _, child in node.get("children") or [])
+
+
 def test_accuracy_builds_no_graph__catches_missing_no_grad(probe, plan):
-    """accuracy() evaluates under torch.no_grad() (or inference_mode) and leaves no gradients."""
+    """accuracy() evaluates under torch.no_grad() (or inference_mode) and leaves no gradients.
+    Grad mode exists only in the process that ran your code: a reported check."""
     ev = probe("accuracy", "accuracy()")
-    calls = [c for c in ev.value("calls", list) if isinstance(c, dict)]
+    calls = ev.items("calls")
     batch_size = next(spec.args["batch_size"] for spec in plan.probes if spec.name == "accuracy")
     batches = -(-len(plan.inputs["acc.y"]) // batch_size)
     check(len(calls) >= batches, "accuracy() did not run the model on every batch")
-    check(not any(c.get("grad_enabled") is True for c in calls),
+    check(not any(ev.has(f"{c}/grad_enabled") and ev.value(f"{c}/grad_enabled", bool) for c in calls),
           "accuracy() runs the model with gradients enabled: wrap it in torch.no_grad()")
-    check(not ev.value("requires_grad", bool), "accuracy() returns a tensor attached to the graph; "
-          "return a Python float")
-    check(not ev.value("grads_left", bool), "accuracy() left gradients on the model's parameters")
+    check(not ev.reported("result", "requires_grad"), "accuracy() returns a tensor attached to the "
+          "graph; return a Python float")
+    check(not _grads_left(ev.node("model")), "accuracy() left gradients on the model's parameters")

@@ -31,13 +31,12 @@ def diagnose(before: float, after: float, history: list | None = None) -> str:
 
 
 def _history(ev) -> list:
-    items = ev.data.get("losses")
-    return [i.get("value") for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    return [ev.scalar(item) for item in ev.items("losses")]
 
 
 def _trained(ev, ref, params):
-    init = ref.weights(ev, "init.", params.sizes)
-    final = ref.weights(ev, "final.", params.sizes)
+    init = ref.weights(ev, "init.layers", params.sizes)
+    final = ref.weights(ev, "final.layers", params.sizes)
     return init, final
 
 

@@ -10,22 +10,25 @@ CONTAINERS = ("torch.nn.modules.container.ModuleList", "torch.nn.modules.contain
 LINEAR = "torch.nn.modules.linear.Linear"
 
 
-def _models(ev, p) -> list:
-    models = ev.value("models", list)
-    check(len(models) == len(p.structure_sizes), "Network's layers: the probe's output was incomplete")
-    check(all(isinstance(m, dict) for m in models), "Network's layers: the probe's output was garbled")
-    return models
+def _layers(ev, i: int) -> list[str]:
+    """The paths of the layers Network(sizes)'s `layers` holds, in order (a ModuleList's children,
+    or a plain list's items)."""
+    path = f"m{i}.layers"
+    node = ev.node(path)
+    if isinstance(node, dict) and node.get("t") == "module":
+        return [f"{path}/{name}" for name, _ in node.get("children") or []]
+    return ev.items(path)
 
 
 def test_layers_are_registered_linear_modules__catches_plain_python_list(probe, p):
     """`self.layers` holds one nn.Linear per pair of sizes, in a container PyTorch can see
     (nn.ModuleList), so that model.parameters() finds every weight."""
     ev = probe("structure", "Network's layers")
-    for sizes, info in zip(p.structure_sizes, _models(ev, p)):
-        kind = ev.value("layers_type", str, info)
+    for i, sizes in enumerate(p.structure_sizes):
+        kind = ev.typename(f"m{i}.layers")
         check(kind in CONTAINERS, f"Network({sizes}).layers is a {kind.rsplit('.', 1)[-1]}; use "
               "nn.ModuleList, or the optimizer never sees the layers' weights")
-        types = ev.value("layer_types", list, info)
+        types = [ev.typename(layer) for layer in _layers(ev, i)]
         check(len(types) == len(sizes) - 1, f"Network({sizes}).layers holds {len(types)} layers; "
               f"expected {len(sizes) - 1}, one nn.Linear per pair of consecutive sizes")
         check(all(t == LINEAR for t in types), f"Network({sizes}).layers should hold only nn.Linear "
@@ -36,11 +39,12 @@ def test_layer_shapes_follow_sizes__catches_off_by_one_layers(probe, p):
     """Layer i maps sizes[i] -> sizes[i+1]: Network([3, 5, 2]) has exactly two layers, with weights
     of shape (5, 3) and (2, 5)."""
     ev = probe("structure", "Network's layer shapes")
-    for i, (sizes, info) in enumerate(zip(p.structure_sizes, _models(ev, p))):
-        n = len(ev.value("layer_types", list, info))
+    for i, sizes in enumerate(p.structure_sizes):
+        layers = _layers(ev, i)
+        n = len(layers)
         check(n == len(sizes) - 1, f"Network({sizes}) should have {len(sizes) - 1} layers, found {n}")
-        for j in range(n):
-            w = ev.tensor(f"m{i}.w{j}", what=f"the weight of layer {j} of Network({sizes})")
+        for j, layer in enumerate(layers):
+            w = ev.tensor(f"{layer}/weight", what=f"the weight of layer {j} of Network({sizes})")
             expected = (sizes[j + 1], sizes[j])
             check(tuple(w.shape) == expected, f"layer {j} of Network({sizes}) has a weight of shape "
                   f"{tuple(w.shape)}; expected {expected} (nn.Linear(sizes[{j}], sizes[{j + 1}]))")
@@ -49,20 +53,19 @@ def test_layer_shapes_follow_sizes__catches_off_by_one_layers(probe, p):
 def test_parameter_count__catches_missing_or_extra_parameters(probe, p):
     """model.parameters() holds exactly the weights and biases of the linear layers."""
     ev = probe("structure", "Network's parameters")
-    for i, (sizes, info) in enumerate(zip(p.structure_sizes, _models(ev, p))):
+    for i, sizes in enumerate(p.structure_sizes):
         expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-        seen = ev.value("n_parameters", int, info)
-        # corroborate the count with the tensors themselves, which a report cannot leave out
-        tensors = sum(ev.tensor(f"m{i}.{k}{j}", dtype=None, what=f"layer {j}'s {k}").numel()
-                      for j in range(len(sizes) - 1) for k in "wb")
+        tensors = sum(ev.tensor(f"{layer}/{k}", dtype=None, what=f"layer {j}'s {k}").numel()
+                      for j, layer in enumerate(_layers(ev, i)) for k in ("weight", "bias"))
         check(tensors == expected, f"Network({sizes})'s layers hold {tensors} numbers; expected {expected}")
+        seen = sum(t.numel() for _, t in ev.parameters(f"m{i}"))
         check(seen == expected, f"Network({sizes}) has {seen} trainable numbers; expected {expected}")
 
 
 def test_biases_start_at_zero__catches_default_init(probe, p):
     """Every bias starts at exactly zero (nn.init.zeros_)."""
     ev = probe("init", "Network's initial biases")
-    b = ev.tensor("b0", (p.init_sizes[1],), what="the bias")
+    b = ev.tensor("layers/0/bias", (p.init_sizes[1],), what="the bias")
     check(bool((b == 0).all()), "the biases do not start at zero: use nn.init.zeros_(layer.bias) "
           "(PyTorch's default initialises them randomly)")
 
@@ -72,7 +75,7 @@ def test_weights_are_xavier_normal__catches_default_or_uniform_init(probe, p):
     normally distributed (not uniform)."""
     ev = probe("init", "Network's initial weights")
     fan_in, fan_out = p.init_sizes
-    w = ev.tensor("w0", (fan_out, fan_in), what="the weight").double()
+    w = ev.tensor("layers/0/weight", (fan_out, fan_in), what="the weight").double()
     expected = math.sqrt(2.0 / (fan_in + fan_out))
     std = w.std().item()
     rel = abs(std - expected) / expected
@@ -112,7 +115,7 @@ def test_forward_matches_recomputation__catches_wrong_activation_or_activated_ou
     ev = probe("forward", f"Network(..., activation={activation!r}).forward")
     x = plan.inputs["forward.x"]
     sizes = p.forward_sizes
-    ws, bs = ref.weights(ev, f"{activation}.", sizes)
+    ws, bs = ref.weights(ev, f"{activation}.layers", sizes)
     out = ev.tensor(f"{activation}.out", (len(x), sizes[-1]), what="the output")
     expected = ref.forward(ws, bs, activation, x)
     if not torch.allclose(out, expected, atol=p.forward_atol, rtol=1e-4):
@@ -123,7 +126,7 @@ def test_default_activation_is_sigmoid(probe, p, plan, ref):
     """Network(sizes) without an activation argument uses sigmoid."""
     ev = probe("forward", "Network(sizes).forward")
     x = plan.inputs["forward.x"]
-    ws, bs = ref.weights(ev, "default.", p.forward_sizes)
+    ws, bs = ref.weights(ev, "default.layers", p.forward_sizes)
     out = ev.tensor("default.out", (len(x), p.forward_sizes[-1]), what="the output")
     check(torch.allclose(out, ref.forward(ws, bs, "sigmoid", x), atol=p.forward_atol, rtol=1e-4),
           "Network(sizes) with no activation argument should use sigmoid hidden layers")
@@ -133,15 +136,16 @@ def test_unknown_activation_raises_valueerror(probe, plan, ref):
     """Network(sizes, activation="swish") raises ValueError: a typo must not silently train a
     different network."""
     ev = probe("bad_activation", "Network(..., activation='swish')")
-    # The exception is the probe's report; it only counts beside a network that demonstrably
-    # computes (recomputed here from its own weights), so a forged report earns nothing.
+    # The exception only counts beside a network that demonstrably computes (recomputed here from
+    # its own weights).
     x = plan.inputs["forward.x"][:, :3]
-    ws, bs = ref.weights(ev, "demo.", [3, 4, 2])
+    ws, bs = ref.weights(ev, "demo.layers", [3, 4, 2])
     out = ev.tensor("demo.out", (len(x), 2), dtype=None, what="the output of Network([3, 4, 2])").float()
     check(any(torch.allclose(out, ref.forward(ws, bs, "sigmoid", x, activate_last=last), atol=1e-4)
               for last in (False, True)),
           "Network([3, 4, 2]) does not compute a sigmoid network from its own weights")
-    if not ev.value("raised", bool):
+    raised = ev.node("raised") or {}
+    if raised.get("t") != "exception":
         fail("Network(..., activation='swish') did not raise; raise ValueError for an unknown name")
-    check(ev.value("is_value_error", bool), "Network(..., activation='swish') raised "
-          f"{ev.value('type', str).rsplit('.', 1)[-1]}; raise ValueError instead")
+    check("builtins.ValueError" in (raised.get("mro") or []), "Network(..., activation='swish') "
+          f"raised {ev.kind('raised')}; raise ValueError instead")

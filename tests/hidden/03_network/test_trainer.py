@@ -17,7 +17,7 @@ def _state(ev, ref, kind):
     expected = ref.probes.replay_model(kind).state_dict()
     state = {}
     for key, value in expected.items():
-        t = ev.tensor(key, tuple(value.shape), dtype=value.dtype, what=f"the model's `{key}`")
+        t = ev.tensor(f"state/{key}", tuple(value.shape), dtype=value.dtype, what=f"the model's `{key}`")
         state[key] = t
     return state
 
@@ -47,11 +47,12 @@ def test_trainer_matches_reference__catches_missing_zero_grad_step_or_train_mode
          "zero_grad, forward, loss, backward, step, and that every batch is used)")
 
 
-def _losses(ev, epochs):
-    items = ev.value("losses", list)
-    check(ev.value("returned_type", str) == "builtins.list" and len(items) == epochs,
+def _losses(ev, epochs) -> list[str]:
+    """The paths of the returned list's items; fails unless it is a list of one loss per epoch."""
+    kind, items = ev.typename("losses"), ev.items("losses")
+    check(kind == "builtins.list" and len(items) == epochs,
           f"trainer should return a list with one loss per epoch ({epochs}); got "
-          f"{ev.value('returned_type', str).rsplit('.', 1)[-1]} of length {len(items)}")
+          f"{kind.rsplit('.', 1)[-1]} of length {(ev.node('losses') or {}).get('len', 0)}")
     return items
 
 
@@ -59,12 +60,12 @@ def test_trainer_returns_python_floats__catches_graph_kept_alive(probe, p, ref):
     """Each epoch's loss is a plain Python float. Summing loss tensors instead of loss.item()
     keeps every batch's computation graph in memory."""
     ev = probe("replay_classification", "trainer's return value")
-    _state(ev, ref, "classification")  # the trained model must be there: a report alone is not enough
+    _state(ev, ref, "classification")  # the trained model must be there beside the losses
     for i, item in enumerate(_losses(ev, p.replay.epochs)):
-        kind = ev.value("type", str, item)
+        kind = ev.typename(item)
         if kind != "builtins.float":
-            grad = " that still holds the computation graph (use loss.item())" if ev.value(
-                "requires_grad", bool, item) else ""
+            grad = " that still holds the computation graph (use loss.item())" if ev.reported(
+                item, "requires_grad") else ""
             fail(f"epoch {i + 1}'s loss is a {kind.rsplit('.', 1)[-1]}{grad}; return Python floats")
 
 
@@ -73,9 +74,7 @@ def test_trainer_returns_mean_batch_loss__catches_sum_or_last_batch(probe, plan,
                                                                     p, kind):
     """Each epoch's entry is the mean of that epoch's batch losses."""
     ev = probe(f"replay_{kind}", "trainer's returned losses")
-    items = _losses(ev, p.replay.epochs)
-    values = [ev.value("value", float, item) if item.get("value") is not None else None
-              for item in items]
+    values = [ev.scalar(item) for item in _losses(ev, p.replay.epochs)]
     if any(v is None for v in values):
         fail("some returned losses are not numbers")
     # Judge the aggregation on the trajectory the trainer actually took, so a wrong update (already

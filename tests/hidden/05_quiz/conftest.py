@@ -1,7 +1,7 @@
 """The judge's side of 05_quiz: the answer key, and how a student's answers are read.
 
 Trusted code. The key (key.yaml, beside this file) is read here and nowhere else: the probe only
-reports what the student wrote, so the key never enters the sandbox, and the release never holds it.
+ships what the student wrote, so the key never enters the sandbox, and the release never holds it.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from autograder.config import GradingConfig
+from autograder import evidence
 from autograder.evidence import Evidence
 from autograder.probe import Plan, ProbeSpec
 
@@ -39,31 +40,38 @@ class Reading:
     problem: str = ""           # why there is no usable answer
 
 
-def _shown(d: dict) -> str:
-    kind, value = d.get("kind"), d.get("value")
-    if kind == "str":
-        return repr(value)
-    if kind in ("bool", "int", "float"):
-        return repr(value)
-    if kind == "none":
-        return "None"
-    return f"an object of type {str(d.get('type', 'object')).rsplit('.', 1)[-1]}"
+def _plain(node) -> tuple[str, object]:
+    """A key's or an answer's node as (how it reads in the feedback, the plain value it holds or
+    None). Python's own bools, numbers and strings hold themselves; so do numpy's integer, bool
+    and float scalars (np.int64(1), np.True_), which the feedback names."""
+    if not isinstance(node, dict):
+        return "?", None
+    t, value = node.get("t"), node.get("v")
+    if t == "none":
+        return "None", None
+    if (t, type(value).__name__) in (("bool", "bool"), ("int", "int"), ("float", "float"),
+                                     ("float", "int"), ("str", "str")):
+        return repr(value), value
+    if t == "numpy" and type(value) in (bool, int, float):
+        return f"{node.get('type', 'numpy')}({value!r})", value
+    return f"an object of type {evidence.kind(node)}", None
 
 
-def read_answer(d: dict) -> Reading:
-    """An answer as True/False. Plain bools are taken as they are; 1/0 and the usual words
-    (true/false, t/f, yes/no, y/n, in any case) are read too, and the feedback says so."""
-    if not isinstance(d, dict):
-        return Reading(None, "?", problem="the answer could not be read")
-    kind, value, shown = d.get("kind"), d.get("value"), _shown(d)
-    if kind == "bool" and isinstance(value, bool):
+def read_answer(node) -> Reading:
+    """An answer as True/False. Plain bools are taken as they are; numpy's bools, 1/0 (as Python or
+    numpy numbers) and the usual words (true/false, t/f, yes/no, y/n, in any case) are read too,
+    and the feedback says how."""
+    shown, value = _plain(node)
+    t = node.get("t") if isinstance(node, dict) else None
+    if t == "bool" and type(value) is bool:
         return Reading(value, shown)
-    if kind == "none":
+    if t == "none":
         return Reading(None, shown, problem="no answer: it is still None")
-    if kind in ("int", "float") and isinstance(value, (int, float)) and not isinstance(value, bool) \
-            and value in (0, 1):
+    if type(value) is bool:  # a numpy bool
+        return Reading(value, shown, how=f"{shown} was read as {value}")
+    if type(value) in (int, float) and value in (0, 1):
         return Reading(value == 1, shown, how=f"{shown} was read as {value == 1}")
-    if kind == "str" and isinstance(value, str):
+    if type(value) is str:
         word = value.strip().lower()
         for truth, words in ((True, TRUE_WORDS), (False, FALSE_WORDS)):
             if word in words:
@@ -72,33 +80,42 @@ def read_answer(d: dict) -> Reading:
                                         "or False")
 
 
+def _number(key) -> tuple[int | None, str]:
+    """The statement number a key names, and how it was read when it was not a plain int."""
+    shown, value = _plain(key)
+    if type(value) is int and key.get("t") == "int":
+        return value, ""
+    if type(value) is int:  # a numpy integer (np.arange(1, 21) as keys, say)
+        return value, f"ANSWERS key {shown} was read as statement {value}"
+    if type(value) is str and value.strip().isdigit():
+        return int(value.strip()), f"ANSWERS key {value!r} was read as statement {int(value.strip())}"
+    return None, ""
+
+
 def read_answers(ev: Evidence, numbers) -> tuple[dict[int, Reading], list[str]]:
-    """Every statement's Reading, plus notes about the dict as a whole (ignored or doubled keys)."""
-    kind = ev.value("kind", str)
-    if kind == "missing":
-        return {n: Reading(None, problem="ANSWERS is not defined: keep the ANSWERS = {...} cell")
-                for n in numbers}, []
-    if kind != "dict":
-        what = str(ev.data.get("type", "something else")).rsplit(".", 1)[-1]
-        return {n: Reading(None, problem=f"ANSWERS is a {what}, not a dict of number: answer")
-                for n in numbers}, []
+    """Every statement's Reading, plus notes about the dict as a whole (ignored or doubled keys,
+    keys that needed reading)."""
+    node = ev.node("answers")
+    if node is None:
+        missing = ev.node("missing")
+        why = ("ANSWERS is not defined: keep the ANSWERS = {...} cell"
+               if isinstance(missing, dict) and evidence.kind(missing) == "AttributeError"
+               else f"ANSWERS could not be read ({evidence.kind(missing)})")
+        return {n: Reading(None, problem=why) for n in numbers}, []
+    if node.get("t") != "dict":
+        return {n: Reading(None, problem=f"ANSWERS is a {evidence.kind(node)}, not a dict of "
+                                         "number: answer") for n in numbers}, []
     found: dict[int, list[Reading]] = {}
-    notes, as_strings = [], []
-    for entry in ev.value("entries", list):
-        key = entry.get("key") if isinstance(entry, dict) else None
-        key = key if isinstance(key, dict) else {}
-        number = None
-        if key.get("kind") == "int" and isinstance(key.get("value"), int):
-            number = key["value"]
-        elif key.get("kind") == "str" and isinstance(key.get("value"), str) \
-                and key["value"].strip().isdigit():
-            number = int(key["value"].strip())
-            as_strings.append(f"ANSWERS key {key['value']!r} was read as statement {number}")
+    notes, read_as = [], []
+    for key, value in ev.pairs_of(node):
+        number, how = _number(key)
         if number not in numbers:
-            notes.append(f"ANSWERS has an entry for {_shown(key)}, which is not a statement "
+            notes.append(f"ANSWERS has an entry for {_plain(key)[0]}, which is not a statement "
                          f"number (1-{max(numbers)}); it was ignored")
             continue
-        found.setdefault(number, []).append(read_answer(entry.get("value", {})))
+        if how:
+            read_as.append(how)
+        found.setdefault(number, []).append(read_answer(value))
     readings = {}
     for n in numbers:
         got = found.get(n, [])
@@ -108,12 +125,12 @@ def read_answers(ev: Evidence, numbers) -> tuple[dict[int, Reading], list[str]]:
             readings[n] = Reading(None, problem=f"statement {n} is answered twice, differently")
         else:
             readings[n] = got[0]
-    if ev.data.get("truncated"):
+    if isinstance(node.get("len"), int) and node["len"] > len(ev.pairs_of(node)):
         notes.append("ANSWERS has more entries than the grader reads; the rest were ignored")
-    if as_strings:  # one line for a whole dict of string keys, so that problems stay in view
-        more = len(as_strings) - 1
-        notes.append(as_strings[0] + (f", and {more} more key{'s' if more > 1 else ''} written "
-                                      "as strings the same way" if more else ""))
+    if read_as:  # one line for a whole dict of such keys, so that problems stay in view
+        more = len(read_as) - 1
+        notes.append(read_as[0] + (f", and {more} more key{'s' if more > 1 else ''} read "
+                                   "the same way" if more else ""))
     return readings, notes
 
 

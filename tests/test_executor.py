@@ -1,0 +1,131 @@
+"""The executor ships values as they are, a recipe is recorded rather than run, and the judge derives
+every report from what was shipped (autograder/executor.py, recipe.py, evidence.py)."""
+import types
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from autograder import executor
+from autograder.evidence import Evidence, typename
+from autograder.probe import ProbeOutcome
+from autograder.recipe import Recipe, RecipeUsage, inputs_used
+
+
+def _shipped(value):
+    tensors: dict = {}
+    return executor.encode(value, "v", tensors), tensors
+
+
+@pytest.mark.parametrize("value, t, name", [
+    (None, "none", "builtins.NoneType"), (True, "bool", "builtins.bool"), (3, "int", "builtins.int"),
+    (2.5, "float", "builtins.float"), ("hi", "str", "builtins.str"),
+    (np.int64(4), "numpy", "numpy.int64"), (np.True_, "numpy", "numpy.bool"),
+    ((1, 2), "tuple", "builtins.tuple"), ([1], "list", "builtins.list"), ({1: 2}, "dict", "builtins.dict"),
+    (torch.Size([2, 3]), "tuple", "torch.Size"), (torch.device("cpu"), "device", "torch.device"),
+    (object(), "object", "builtins.object"),
+])
+def test_a_value_is_shipped_with_its_exact_type(value, t, name):
+    node, _ = _shipped(value)
+    assert node["t"] == t and typename(node) == name
+
+
+def test_a_tensor_ships_its_bytes_and_what_only_its_process_knows():
+    w = torch.arange(6.0).reshape(2, 3).requires_grad_(True)
+    (w * 2).sum().backward()
+    node, tensors = _shipped(w)
+    assert node["t"] == "tensor" and node["device"] == "cpu" and node["requires_grad"]
+    assert torch.equal(tensors[node["key"]], w.detach()) and tensors[node["key"]] is not w
+    assert torch.equal(tensors[node["grad"]["key"]], torch.full((2, 3), 2.0))
+    meta, tensors = _shipped(torch.zeros(4, device="meta"))
+    assert meta["device"] == "meta" and "key" not in meta and not tensors  # no data to ship
+
+
+def test_a_module_ships_as_its_tree_and_an_exception_as_its_type():
+    node, tensors = _shipped(nn.Sequential(nn.Linear(2, 3), nn.ReLU()))
+    assert typename(node) == "torch.nn.modules.container.Sequential"
+    (name, linear), (_, relu) = node["children"]
+    assert name == "0" and dict(linear["params"])["weight"]["shape"] == [3, 2]
+    assert len(tensors) == 2 and relu["params"] == []
+
+    class Hostile(ValueError):
+        def __str__(self):
+            raise RuntimeError("no")
+    node, _ = _shipped(Hostile())
+    assert node["t"] == "exception" and "builtins.ValueError" in node["mro"]
+    assert node["message"] == "<message unavailable>"
+
+
+def test_deep_and_long_values_are_cut_not_followed():
+    nested: list = []
+    for _ in range(50):
+        nested = [nested]
+    node, _ = _shipped(nested)
+    depth = 0
+    while node.get("t") == "list":
+        node, depth = node["items"][0], depth + 1
+    assert node == {"t": "cut"} and depth == executor.MAX_DEPTH + 1
+    node, _ = _shipped(list(range(10_000)))
+    assert node["len"] == 10_000 and len(node["items"]) == executor.MAX_ITEMS
+
+
+def test_a_recipe_records_steps_and_refuses_to_be_used_as_a_value():
+    r = Recipe()
+    x = r.let(r.input("x"))
+    out = r.student.double(x, scale=2)
+    r.ship("out", out)
+    r.set(x, [0], 9.0)
+    with r.catch() as raised:
+        r.student.missing()
+    r.ship("raised", raised)
+    assert [s["do"] for s in r.steps] == ["let", "call", "ship", "set", "catch", "ship"]
+    assert inputs_used(r.to_json()) == {"x"}
+    for misuse in (lambda: bool(out), lambda: len(out), lambda: list(out), lambda: out == 1):
+        with pytest.raises(RecipeUsage):
+            misuse()
+    with pytest.raises(RecipeUsage):
+        r.arg(object())
+
+
+def test_the_executor_follows_a_recipe_and_ships_only_values():
+    student = types.ModuleType("submission")
+    exec("import torch\n"
+         "def double(x, scale=2):\n    x.mul_(scale)\n    return x\n"  # in place: the caller sees it
+         "def missing():\n    raise KeyError('nope')\n", student.__dict__)
+    r = Recipe()
+    x = r.let(r.input("x"))
+    r.ship("out", r.student.double(x, scale=3))
+    r.ship("x_after", x)
+    with r.catch() as raised:
+        r.student.missing()
+    r.ship("raised", raised)
+    r.ship("items", r.take(r.lib("builtins.list")([1, 2, 3]), 2))
+    inputs = {"x": torch.tensor([1.0, 2.0])}
+    data, tensors = executor.run(r.to_json(), student, inputs, "cpu")
+    assert torch.equal(inputs["x"], torch.tensor([1.0, 2.0]))  # the executor used a copy
+    ev = Evidence(ProbeOutcome("p", "ok", data=data, tensors=tensors), "double")
+    assert torch.equal(ev.tensor("out"), torch.tensor([3.0, 6.0]))
+    assert torch.equal(ev.tensor("x_after"), torch.tensor([3.0, 6.0]))
+    assert ev.kind("raised") == "KeyError" and ev.node("raised")["message"] == "'nope'"
+    assert [ev.value(p, int) for p in ev.items("items")] == [1, 2]
+
+
+def test_a_type_name_the_value_contradicts_is_not_believed():
+    """A rewritten executor can claim any type name; the judge goes by how the value was shipped."""
+    assert typename({"t": "tensor", "type": "builtins.int", "key": "k"}) == "torch.Tensor"
+    assert typename({"t": "list", "type": "builtins.tuple", "items": []}) == "builtins.list"
+    assert typename({"t": "tuple", "type": "torch.Size", "items": []}) == "torch.Size"
+    assert typename({"t": "tuple", "type": "submission.Pair", "items": []}) == "submission.Pair"
+    assert typename({"t": "numpy", "type": "builtins.int", "v": 1}) == "numpy.generic"
+
+
+def test_a_pretended_gpu_is_in_place_before_the_import():
+    saved = torch.cuda.is_available, torch.cuda.device_count
+    try:
+        executor.before_import({"steps": [], "cuda": True})
+        assert torch.cuda.is_available() and torch.cuda.device_count() == 1
+        executor.before_import({"steps": [], "cuda": False})
+        assert not torch.cuda.is_available()
+    finally:
+        torch.cuda.is_available, torch.cuda.device_count = saved
