@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -182,20 +183,59 @@ def validate(graph) -> dict:
     return graph
 
 
+def _refs(arg) -> list[str]:
+    """The node names an argument reads."""
+    if not isinstance(arg, dict):
+        return []
+    if "ref" in arg:
+        return [arg["ref"]]
+    if "list" in arg:
+        return [name for a in arg["list"] for name in _refs(a)]
+    return []
+
+
+def live(graph: dict) -> set[str]:
+    """The operations the input flows through on its way to the output: each one reads (through
+    others) the user's input, and the output reads it. A layer called on a throw-away tensor, or
+    whose result is thrown away, is not among them, however often forward calls it."""
+    nodes = graph.get("nodes", [])
+    reads = {n["name"]: [r for a in [*n.get("args", []), *n.get("kwargs", {}).values()]
+                         for r in _refs(a)] for n in nodes}
+    from_input = {n["name"] for n in nodes if n.get("op") == "input" and n.get("kind") == "user_input"}
+    for n in nodes:  # the nodes come in an order where each reads only earlier ones
+        if n.get("op") == "call" and any(r in from_input for r in reads[n["name"]]):
+            from_input.add(n["name"])
+    to_output, stack = set(), _refs(graph.get("output"))
+    while stack:
+        name = stack.pop()
+        if name not in to_output:
+            to_output.add(name)
+            stack.extend(reads.get(name, []))
+    calls = {n["name"] for n in nodes if n.get("op") == "call"}
+    return from_input & to_output & calls
+
+
+class Step(NamedTuple):
+    """One operation a forward ran on the input's way to the output."""
+    op: str                     # its short name: conv2d, relu, max_pool2d, linear...
+    low: float | None           # the smallest value of its first input
+    shape_in: tuple | None      # the shape of its first input
+    shape_out: tuple | None     # the shape of its result
+
+
 class GraphNet(nn.Module):
     """The student's network rebuilt from its graphs: `train_graph` runs in training mode,
     `eval_graph` in evaluation mode, both over one set of parameters (the shipped initial weights)."""
-
-    LAYERS = ("conv2d", "linear")
 
     def __init__(self, train_graph: dict, eval_graph: dict, state: dict[str, torch.Tensor],
                  what: str = "a CNN"):
         super().__init__()
         self.what = what  # the kind of network, for messages: "far larger than a CNN of ..."
         self.graphs = {"train": validate(train_graph), "eval": validate(eval_graph)}
-        # set to a list to record, for each conv2d and linear operation a forward runs, in order,
-        # (its short name, the smallest value of its input): what flows through the network
-        self.trace: list[tuple[str, float]] | None = None
+        # set to a list to record a Step for each operation a forward runs on the input's way to the
+        # output, in order (`live`): what flows through the network
+        self.trace: list[Step] | None = None
+        self.live = {mode: live(graph) for mode, graph in self.graphs.items()}
         self.deadline: float | None = None  # time.monotonic() past which forward refuses to go on
         self.names: dict[str, str] = {}  # state name -> attribute name (a dot is not allowed)
         for mode, graph in self.graphs.items():
@@ -236,7 +276,8 @@ class GraphNet(nn.Module):
         return cls(node.get("train"), node.get("eval"), state, what)
 
     def forward(self, x):
-        graph = self.graphs["train" if self.training else "eval"]
+        mode = "train" if self.training else "eval"
+        graph, on_path = self.graphs[mode], self.live[mode]
         values: dict[str, object] = {}
 
         def arg(a):
@@ -257,9 +298,6 @@ class GraphNet(nn.Module):
                 continue
             fn = OPERATORS[node["target"]]
             args = [arg(a) for a in node["args"]]
-            if self.trace is not None and short(node["target"]) in self.LAYERS and args \
-                    and isinstance(args[0], torch.Tensor) and args[0].numel():
-                self.trace.append((short(node["target"]), float(args[0].detach().min())))
             if _result_elements(node["target"], args) > MAX_ELEMENTS:
                 raise GraphRefused(f"the operation {short(node['target'])} ({node['name']}) would "
                                    f"make a tensor far larger than {self.what} of the described "
@@ -269,12 +307,21 @@ class GraphNet(nn.Module):
             except (RuntimeError, TypeError, ValueError, IndexError) as exc:
                 raise GraphRefused(f"the operation {short(node['target'])} ({node['name']}) failed "
                                    f"when the grader ran it: {exc}") from None
+            if self.trace is not None and node["name"] in on_path:
+                self.trace.append(_step(short(node["target"]), args, values[node["name"]]))
         out = arg(graph["output"])
         if isinstance(out, (list, tuple)) and len(out) == 1:
             out = out[0]
         if not isinstance(out, torch.Tensor):
             raise GraphRefused("forward does not return one tensor")
         return out
+
+
+def _step(op: str, args: list, result) -> Step:
+    first = args[0] if args and isinstance(args[0], torch.Tensor) else None
+    low = float(first.detach().min()) if first is not None and first.numel() else None
+    return Step(op, low, tuple(first.shape) if first is not None else None,
+                tuple(result.shape) if isinstance(result, torch.Tensor) else None)
 
 
 def operators(graph: dict) -> list[str]:

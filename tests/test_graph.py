@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from autograder import executor
-from autograder.graph import MAX_NODES, GraphNet, GraphRefused, operators, validate
+from autograder.graph import MAX_NODES, GraphNet, GraphRefused, live, operators, short, validate
 
 
 class Small(nn.Module):
@@ -53,8 +53,46 @@ def test_the_rebuilt_network_computes_what_the_student_s_does():
     assert torch.equal(net(x), net(x))
     net.trace = []
     net(torch.rand(3, 1, 28, 28))  # any batch size
-    assert [op for op, _ in net.trace] == ["conv2d", "linear"]
-    assert net.trace[1][1] >= 0  # the linear layer receives ReLU'd values
+    layers = [step for step in net.trace if step.op in ("conv2d", "linear")]
+    assert [step.op for step in layers] == ["conv2d", "linear"]
+    assert layers[1].low >= 0  # the linear layer receives ReLU'd values
+    pool = next(step for step in net.trace if step.op == "max_pool2d")
+    assert pool.shape_in == (3, 4, 26, 26) and pool.shape_out == (3, 4, 13, 13)
+
+
+class Detour(nn.Module):
+    """A layer called on the features and thrown away, and (with `constant`) one called on a tensor
+    made inside forward and added at no weight: neither is on the way from the input to the output."""
+
+    def __init__(self, constant=False):
+        super().__init__()
+        self.fc1, self.unused, self.fc2 = nn.Linear(4, 3), nn.Linear(3, 3), nn.Linear(3, 2)
+        self.constant = constant
+
+    def forward(self, x):
+        h = torch.relu(self.fc1(x))
+        self.unused(h)
+        out = self.fc2(h)
+        return out + self.unused(torch.ones(1, 3)).mean() * 0 if self.constant else out
+
+
+def _export(model):
+    tensors: dict = {}
+    node = executor._export(model, [2, 4], "g", tensors)
+    return node, {name: tensors[path] for name, path in node["state"].items()}
+
+
+def test_only_what_the_input_flows_through_is_traced():
+    node, state = _export(Detour())
+    net = GraphNet(node["train"], node["eval"], state, "a network")
+    assert operators(node["eval"]).count("linear") == 3  # forward called a linear layer three times
+    net.trace = []
+    net(torch.rand(5, 4))
+    assert [step.op for step in net.trace if step.op == "linear"] == ["linear", "linear"]
+    node, _ = _export(Detour(constant=True))
+    graph = node["eval"]
+    on_path = [short(n["target"]) for n in graph["nodes"] if n["name"] in live(graph)]
+    assert operators(graph).count("linear") == 4 and on_path.count("linear") == 2
 
 
 def test_it_trains():

@@ -43,9 +43,11 @@ def network(r, args, device):
 
 
 def graph(r, args, device):
-    """DigitCNN() as data: its graphs in training and evaluation mode, with a batch dimension of any
-    size, and its initial weights. The judge rebuilds, trains and scores it."""
-    r.export("graph", r.student.DigitCNN(), [2, 1, 28, 28])
+    """DigitCNN() as data (or DigitCNN(dropout=...) where args say so): its graphs in training and
+    evaluation mode, with a batch dimension of any size, and its initial weights. The judge
+    rebuilds, trains and scores it."""
+    model = r.student.DigitCNN(dropout=args["dropout"]) if "dropout" in args else r.student.DigitCNN()
+    r.export("graph", model, [2, 1, 28, 28])
 
 
 def train_reference(model, images, labels, args, device):
