@@ -62,10 +62,12 @@ def load_module(path: Path, name: str) -> types.ModuleType:
 
 def params_file(roots, assignment_id: str) -> Path | None:
     """Where the assignment's params model is: its hidden suite, else its public bundle (a
-    student's kit), under the first root that has one."""
+    student's kit), else beside the config (a public bundle that carries its own config, fetched
+    through nbgrader's exchange), under the first root that has one."""
     for root in roots:
         for candidate in (hidden_dir(root, assignment_id) / PARAMS_FILE,
-                          Path(root) / "assignments" / assignment_id / "public" / PARAMS_FILE):
+                          Path(root) / "assignments" / assignment_id / "public" / PARAMS_FILE,
+                          Path(root) / PARAMS_FILE):
             if candidate.is_file():
                 return candidate
     return None

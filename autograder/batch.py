@@ -62,6 +62,8 @@ class Submission:
     path: Path      # where it was found (inside a temporary folder for a zip)
     shown: str      # where it was found, as the user would name it
     problem: str = ""  # why it cannot be graded, found before grading (no notebook, two notebooks)
+    nbgrader_id: str | None = None  # nbgrader's layout: the student's folder name, as nbgrader has it
+    timestamp: str | None = None    # ... and the submission's timestamp.txt, as nbgrader wrote it
 
 
 @dataclass
@@ -170,12 +172,17 @@ def _from_nbgrader(root: Path, assignment_id: str, notebook: str, shown_root: st
         named = [p for p in files if p.name == notebook]
         if named or len(files) == 1:
             chosen = (named or files)[0]
-            found.append(Submission(sid, chosen, f"{shown}/{chosen.name}"))
+            sub = Submission(sid, chosen, f"{shown}/{chosen.name}")
         elif not files:
-            found.append(Submission(sid, folder, shown, f"no notebook was submitted in {shown}"))
+            sub = Submission(sid, folder, shown, f"no notebook was submitted in {shown}")
         else:
-            found.append(Submission(sid, folder, shown, f"{len(files)} notebooks in {shown} and none "
-                                    f"is named {notebook}: cannot tell which to grade"))
+            sub = Submission(sid, folder, shown, f"{len(files)} notebooks in {shown} and none "
+                             f"is named {notebook}: cannot tell which to grade")
+        sub.nbgrader_id = student_dir.name
+        stamp = folder / "timestamp.txt"  # written by nbgrader's submit, kept by its collect
+        if stamp.is_file() and stamp.stat().st_size < 200:
+            sub.timestamp = stamp.read_text(errors="replace").strip() or None
+        found.append(sub)
     return found
 
 
@@ -486,51 +493,6 @@ def summarize(outcomes: list[Outcome], assignment_id: str, out: Path, max_score:
     return page
 
 
-def write_nbgrader(db: str, assignment_id: str, notebook: str, outcomes: list[Outcome],
-                   groups: dict[str, float]) -> int:
-    """Scores into an nbgrader gradebook through nbgrader's own API, so formgrader shows them: one
-    autograded cell per test group of the assignment's notebook, named `autograder-<group>`.
-    Returns how many submissions were written."""
-    import sys
-
-    from nbgrader.api import Gradebook, MissingEntry
-
-    url = db if "://" in db else f"sqlite:///{Path(db).resolve()}"
-    nb_name = Path(notebook).stem
-    written = 0
-    # A new gradebook asks the `alembic` command for its schema version: find the one installed
-    # beside this Python even when the environment is not activated.
-    path_before = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), path_before])
-    try:
-        with Gradebook(url) as gb:
-            gb.update_or_create_assignment(assignment_id)
-            try:
-                gb.find_notebook(nb_name, assignment_id)
-            except MissingEntry:
-                gb.add_notebook(nb_name, assignment_id)
-            for group, top in groups.items():
-                gb.update_or_create_grade_cell(f"autograder-{group}", nb_name, assignment_id,
-                                               max_score=top, cell_type="code")
-            for o in outcomes:
-                if o.score is None:
-                    continue  # a grader error: nothing to record
-                gb.update_or_create_student(o.student)
-                gb.update_or_create_submission(assignment_id, o.student)
-                for group in groups:
-                    grade = gb.find_grade(f"autograder-{group}", nb_name, assignment_id, o.student)
-                    grade.auto_score = o.groups.get(group, 0.0)
-                written += 1
-            gb.db.commit()
-    except Exception as exc:  # noqa: BLE001 - nbgrader's and SQLAlchemy's errors, a locked file
-        raise UserError(f"cannot write the nbgrader gradebook {db} ({type(exc).__name__}: {exc}); "
-                        "every result is still in the output folder, and a rerun writes the "
-                        "gradebook without grading again") from None
-    finally:
-        os.environ["PATH"] = path_before
-    return written
-
-
 # --- the batch ----------------------------------------------------------------------------------
 
 @dataclass
@@ -593,7 +555,7 @@ def _stop(pool, client) -> None:
 def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = None,
          scheduler: str | None = None, force: bool = False, device: str | None = None,
          config_path: Path | None = None, sandbox: str | None = None,
-         nbgrader_db: str | None = None, console=None) -> BatchResult:
+         nbgrader_db: str | None = None, add_students: bool = False, console=None) -> BatchResult:
     """Grade every submission in `source` into `out`; see the module docstring."""
     from rich.console import Console
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
@@ -649,6 +611,8 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
 
     with tempfile.TemporaryDirectory(prefix="autograder-batch-in-") as scratch:
         found, ignored = discover(Path(source), assignment_id, acfg.notebook, Path(scratch))
+        if nbgrader_db:  # before anyone is graded: a student the course does not know is a mistake
+            _check_roster(nbgrader_db, found, add_students, console)
         if ignored:
             shown = ", ".join(ignored[:5]) + (f" and {len(ignored) - 5} more" if len(ignored) > 5 else "")
             console.print(f"ignored {len(ignored)} entries that are not .ipynb or .py files: "
@@ -739,15 +703,43 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
                         "every student written so far is kept in its folder, and the same command "
                         "resumes") from None
     if nbgrader_db and everyone:
-        n = write_nbgrader(nbgrader_db, assignment_id, acfg.notebook, everyone, groups)
-        console.print(f"nbgrader: {n} submissions written to {text.console(nbgrader_db)}",
-                      highlight=False)
+        from autograder.exports import nbgrader
+
+        course = _nbgrader_course(Path(source), assignment_id)
+        n = nbgrader.write(nbgrader_db, assignment_id, acfg.notebook, everyone, groups,
+                           {sub.student: sub for sub in found}, course, out, add_students)
+        where = f"; feedback for `nbgrader generate_feedback` in {course / 'autograded'}" if course else ""
+        console.print(f"nbgrader: {n} submissions written to {text.console(nbgrader_db)}"
+                      + text.console(where), highlight=False)
     result = BatchResult(everyone, out, seconds, graded_now, skipped, slots, summary, interrupted)
     if interrupted:
         console.print(f"interrupted: {len(everyone)} of {len(found)} students are graded and kept in "
                       f"{text.console(out)}; the same command grades the rest", highlight=False)
         raise KeyboardInterrupt
     return result
+
+
+def _nbgrader_course(source: Path, assignment_id: str) -> Path | None:
+    """The nbgrader course folder (the one holding submitted/) that `source` is, or is inside of."""
+    if not source.is_dir():
+        return None  # a zip: its folders are gone after grading
+    root = _nbgrader_root(source, assignment_id)
+    return root.parent if root is not None and root.name == "submitted" else None
+
+
+def _check_roster(db: str, found: list[Submission], add_students: bool, console) -> None:
+    from autograder.exports import nbgrader
+
+    unknown = nbgrader.unknown_students(db, [sub.nbgrader_id or sub.student for sub in found])
+    if not unknown:
+        return
+    shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+    if not add_students:
+        raise UserError(f"{len(unknown)} submitting student{'s are' if len(unknown) > 1 else ' is'} not "
+                        f"on the roster of {db}: {shown}. Add them with `nbgrader db student add "
+                        "ID`, or grade with --add-students to add them")
+    console.print(f"nbgrader: adding {len(unknown)} students to the roster: {text.console(shown)}",
+                  highlight=False)
 
 
 def _unreadable(folder: Path, sub: Submission, key: str, acfg, assignment_id: str) -> Outcome:

@@ -59,10 +59,15 @@ class _PublicOnly:
 
 def course_root(notebook: Path) -> Path:
     """The course folder: the nearest parent of the notebook holding the config (students run
-    `check` from anywhere), else the kit's usual root (AUTOGRADER_ROOT, the current folder...)."""
+    `check` from anywhere); else, for a notebook fetched through nbgrader's exchange, its public/
+    folder, which carries a config of its own (`autograder export nbgrader`); else the kit's usual
+    root (AUTOGRADER_ROOT, the current folder...)."""
     for d in notebook.resolve().parents:
         if (d / CONFIG_NAME).is_file():
             return d
+    beside = notebook.resolve().parent / "public"
+    if (beside / CONFIG_NAME).is_file():
+        return beside
     return repo_root()
 
 

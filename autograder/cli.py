@@ -221,7 +221,12 @@ def grade_batch(source: Path = typer.Argument(..., help="a folder of submissions
                                                                   "with this grader"),
                 nbgrader_db: Optional[str] = typer.Option(
                     None, "--nbgrader-db", help="also write the scores into this nbgrader gradebook "
-                                                "(a gradebook.db path or a database URL)"),
+                                                "(a gradebook.db path or a database URL): autograded, "
+                                                "with lateness, and feedback for generate_feedback "
+                                                "when SOURCE is the course folder"),
+                add_students: bool = typer.Option(
+                    False, "--add-students", help="with --nbgrader-db: add submitting students the "
+                                                  "roster does not hold (otherwise an error)"),
                 device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the config's)"),
                 sandbox: Optional[str] = typer.Option(
                     None, help="auto, bwrap, landlock, uid or none (default: the config's)"),
@@ -233,7 +238,8 @@ def grade_batch(source: Path = typer.Argument(..., help="a folder of submissions
     with _reported():
         result = batch.main(source=source, assignment_id=assignment, out=out, workers=workers,
                             scheduler=scheduler, force=force, device=device, config_path=config,
-                            sandbox=sandbox, nbgrader_db=nbgrader_db, console=errors)
+                            sandbox=sandbox, nbgrader_db=nbgrader_db, add_students=add_students,
+                            console=errors)
         table = Table(title=f"{assignment}: {len(result.outcomes)} students", title_justify="left")
         for name, justify in (("student", "left"), ("score", "right"), ("status", "left"),
                               ("failed checks", "right"), ("seconds", "right")):
@@ -278,7 +284,8 @@ def calibrate(assignment: str = typer.Argument(..., help="assignment id, e.g. 03
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Export an assignment for students or for "
-                                                    "another grader (Gradescope, otter-grader).")
+                                                    "another grader (Gradescope, otter-grader, an "
+                                                    "nbgrader course).")
 app.add_typer(export_app, name="export")
 
 
@@ -327,6 +334,25 @@ def export_otter(assignment: str = typer.Argument(..., help="assignment id, e.g.
     with _reported():
         path = otter.main(assignment_id=assignment, out=out, config_path=config)
         console.print(f"wrote {path}", highlight=False)
+
+
+@export_app.command("nbgrader")
+def export_nbgrader(course: Path = typer.Option(..., help="the nbgrader course folder: each "
+                                                         "assignment goes to COURSE/source/<id>/"),
+                    assignments: Optional[list[str]] = typer.Argument(
+                        None, help="assignment ids (default: every assignment in the config)"),
+                    config: Optional[Path] = ConfigOption):
+    """Write the nbgrader source of each assignment: the solution notebook with one autograded cell
+    per test group, and the public checks, so that nbgrader's generate_assignment releases it and
+    grade-batch --nbgrader-db grades it."""
+    from autograder.exports import nbgrader
+
+    with _reported():
+        nbgrader.export(out=course, assignment_ids=assignments or None, config_path=config)
+        ids = ", ".join(assignments) if assignments else "every assignment"
+        console.print(text.console(f"wrote the nbgrader source of {ids} to {course / 'source'}: "
+                                   "run `nbgrader generate_assignment ID` in the course folder"),
+                      highlight=False)
 
 
 def main() -> None:  # pragma: no cover - console-script shim

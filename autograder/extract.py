@@ -70,6 +70,32 @@ def _comment_magics(source: str, label: str, notes: list[str]) -> str:
     return "\n".join(lines)
 
 
+NBGRADER_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
+
+
+def _without_leftover_stub(source: str, label: str, notes: list[str]) -> str:
+    """An answer cell without the line `raise NotImplementedError()` that nbgrader's own release puts
+    at the top level of a cell whose answer is not inside a function (the quiz's `ANSWERS = {...}`),
+    where the student's answer is there beside it. Inside a function the stub stays: there it is
+    the sign of an answer not yet written. A cell that is nothing but the stub keeps it too."""
+    lines = source.splitlines()
+    marked = [i for i in range(1, len(lines))
+              if lines[i - 1].rstrip() == NBGRADER_STUB[0] and lines[i].rstrip() == NBGRADER_STUB[1]]
+    if not marked:
+        return source
+    try:
+        rest = ast.parse("\n".join(line for i, line in enumerate(lines) if i not in marked)).body
+    except (SyntaxError, ValueError):
+        return source
+    if not rest:
+        return source
+    notes.append(f"{label} still holds the line `raise NotImplementedError()` of nbgrader's release "
+                 "after your answer; it was ignored here, but delete it so that the cell runs in "
+                 "your notebook too")
+    # `pass` in its place keeps every line where it was, for the line numbers of messages
+    return "\n".join("pass" if i in marked else line for i, line in enumerate(lines))
+
+
 def headings(nb) -> dict[str, str]:
     """grade_id -> the heading a student sees above that cell (the nearest markdown heading before
     it, without `#` and backticks). Jupyter never shows a grade_id; messages name cells by this."""
@@ -283,7 +309,8 @@ def extract(submission: Path, release: Path, assignment_id: str) -> Extraction:
                              "in notebook order, as Jupyter would")
             for i, c in enumerate(theirs):
                 part = label + (f" (copy {i + 1})" if len(theirs) > 1 else "")
-                b.add(_comment_magics(c.source, part, notes), part)
+                b.add(_without_leftover_stub(_comment_magics(c.source, part, notes), part, notes),
+                      part)
         elif meta.get("locked"):
             if any(c.source.strip() != cell.source.strip() for c in theirs):
                 notes.append(f"{label} was edited; the released version was used")

@@ -64,7 +64,8 @@ def klass(tmp_path_factory):
     config = _quick_config(tmp)
     out = tmp / "out"
     proc = run_cli("grade-batch", inbox, "--assignment", "03_network", "--out", out, "--workers", 2,
-                   "--config", config, "--nbgrader-db", tmp / "gradebook.db", timeout=900)
+                   "--config", config, "--nbgrader-db", tmp / "gradebook.db", "--add-students",
+                   timeout=900)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
     return {"tmp": tmp, "inbox": inbox, "out": out, "config": config, "proc": proc}
 

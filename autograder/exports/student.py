@@ -93,13 +93,16 @@ __pycache__/
 
 
 def public_config(raw: dict, ids: list[str]) -> dict:
-    """The config with only `ids`, each with only its public checks and without its secret seed."""
+    """The config with only `ids`, each with only its public checks and without its secret seed.
+    Its reported checks are not capped (reported_cap 1): the cap is a share of all of an
+    assignment's points, most of which a student's config does not list, and it grades nothing."""
     data = {k: v for k, v in raw.items() if k != "assignments"}
     data["assignments"] = {}
     for aid in ids:
         a = dict(raw["assignments"][aid])
         a.pop("secret_seed", None)
         a["tests"] = {n: t for n, t in a["tests"].items() if isinstance(t, dict) and t.get("public")}
+        a["reported_cap"] = 1.0
         data["assignments"][aid] = a
     return data
 
