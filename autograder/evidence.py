@@ -222,27 +222,28 @@ class Evidence:
         return isinstance(node, dict) and node.get("t") == "tensor" \
             and isinstance(node.get("key"), str) and node["key"] in self.outcome.tensors
 
+    def _shipped(self, path: str, t: str, called: str, what: str) -> dict:
+        """The node at `path`, which must be of kind `t` (a tensor, an ndarray)."""
+        node = self.node(path)
+        if node is None:
+            fail(f"{self.what}: {what} was not produced")
+        if node.get("t") != t:
+            fail(f"{self.what}: {what} is a {kind(node)}, not {called}")
+        return node
+
     def tensor(self, path: str, shape: tuple | None = None, dtype: torch.dtype | None = torch.float32,
                finite: bool = True, what: str | None = None) -> torch.Tensor:
         """The tensor at `path`, as its bytes say it is (dtype and shape are read from the tensor,
         not from any report). A numpy array counts only where `numpy` is asked for (array())."""
         what = what or f"`{path}`"
-        node = self.node(path)
-        if node is None:
-            fail(f"{self.what}: {what} was not produced")
-        if node.get("t") != "tensor":
-            fail(f"{self.what}: {what} is a {kind(node)}, not a tensor")
+        node = self._shipped(path, "tensor", "a tensor", what)
         return self._data(node, what, shape, dtype, finite)
 
     def array(self, path: str, shape: tuple | None = None, dtype: torch.dtype | None = None,
               finite: bool = True, what: str | None = None) -> torch.Tensor:
         """The numpy array at `path`, as a tensor of the same dtype."""
         what = what or f"`{path}`"
-        node = self.node(path)
-        if node is None:
-            fail(f"{self.what}: {what} was not produced")
-        if node.get("t") != "ndarray":
-            fail(f"{self.what}: {what} is a {kind(node)}, not a numpy array")
+        node = self._shipped(path, "ndarray", "a numpy array", what)
         if not isinstance(node.get("key"), str):
             fail(f"{self.what}: {what} is a numpy array of dtype {node.get('dtype')}, which is not "
                  "a number type")

@@ -144,7 +144,7 @@ VALUE_ERROR = {"test_unknown_activation_raises_valueerror"}
     ("infinite_loop", ACCURACY, "did not finish within 3 s"),
     ("os_exit_in_trainer", starts(ALL, "test_trainer", "test_training", "test_heldout"), "os._exit()"),
     ("nan_forward", FORWARD | FITS | VALUE_ERROR, "NaN"),
-    ("list_forward", FORWARD | FITS | VALUE_ERROR, "returned list, not a tensor"),
+    ("list_forward", FORWARD | FITS | VALUE_ERROR, "output is a list, not a tensor"),
     ("kills_parent", AFTER_TRAINER, "killed"),
     ("essay", ALL, "neither a notebook"),
     ("wrong_assignment", ALL, "is assignment `04_digits_cnn`"),

@@ -155,9 +155,8 @@ EXERCISE = '''def fraction_correct(scores, labels):
     ### END SOLUTION'''
 PROBE = '''
 
-def fraction_correct(student, args, inputs, device):
-    got = student.fraction_correct(inputs["fc.scores"].clone(), inputs["fc.labels"].clone())
-    return {"type": type(got).__name__, "value": got if type(got) is float else None}, {}
+def fraction_correct(r, args, device):
+    r.ship("result", r.student.fraction_correct(r.input("fc.scores"), r.input("fc.labels")))
 '''
 PLAN_FIND = '''    inputs["forward.x"] = 2 * torch.randn(p.forward_batch, p.forward_sizes[0], generator=g)
 '''
@@ -170,9 +169,9 @@ CHECK = '''
 def test_fraction_correct__catches_counts_or_tensors(probe, plan):
     """fraction_correct(scores, labels) is the share of rows whose top score is the label's."""
     ev = probe("fraction_correct", "fraction_correct")
-    check(ev.value("type", str) == "float", f"it returned a {ev.value('type', str)}, not a float")
+    check(ev.typename("result") == "builtins.float", f"it returned a {ev.kind('result')}, not a float")
     expected = (plan.inputs["fc.scores"].argmax(1) == plan.inputs["fc.labels"]).double().mean().item()
-    check(abs(ev.value("value", float) - expected) < 1e-6, "it is not the fraction of correct rows")
+    check(abs(ev.value("result", float) - expected) < 1e-6, "it is not the fraction of correct rows")
 '''
 CONFIG_LINE = "      test_fraction_correct__catches_counts_or_tensors: {points: 1, group: accuracy}\n"
 

@@ -68,7 +68,7 @@ def test_accuracy_agrees_with_a_hand_count__catches_missing_eval_mode(probe, pla
     ev = probe("accuracy", "accuracy()")
     value = ev.scalar("result")
     if value is None:
-        fail(f"accuracy() returned a {ev.kind('result')}, not a number")
+        fail(f"accuracy() returned a value of type {ev.kind('result')}, not a number")
     model = probes.accuracy_model()
     model.load_state_dict({k.removeprefix("state."): v for k, v in plan.inputs.items()
                            if k.startswith("state.")})

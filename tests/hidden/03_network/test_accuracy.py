@@ -10,7 +10,7 @@ def test_accuracy_matches_judge_count__catches_missing_eval_mode(probe, plan, re
     ev = probe("accuracy", "accuracy()")
     value = ev.scalar("result")
     if value is None:
-        fail(f"accuracy() returned a {ev.kind('result')}, not a number")
+        fail(f"accuracy() returned a value of type {ev.kind('result')}, not a number")
     model = ref.probes.accuracy_model()
     model.load_state_dict({k.removeprefix("state."): v for k, v in plan.inputs.items()
                            if k.startswith("state.")})
