@@ -567,6 +567,8 @@ def main(*, source: Path, assignment_id: str, out: Path, workers: int | None = N
 
     start = time.monotonic()
     console = console or Console(stderr=True)
+    if add_students and not nbgrader_db:
+        raise UserError("--add-students adds students to an nbgrader gradebook: give it with --nbgrader-db")
     root = repo_root()
     config_path = Path(config_path) if config_path else root / CONFIG_NAME
     cfg = load_config(config_path)

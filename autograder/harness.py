@@ -10,9 +10,10 @@ the student's module, follows the probe's recipe from plan.json with executor.py
 student's code and ships the values that came back, nothing else) and writes `out/<probe>.json` (+
 `out/<probe>.safetensors`). No assignment's own code enters the sandbox. The parent enforces each
 probe's wall-clock timeout by killing the child's process group, then forwards how the child ended
-and what it wrote to the *channel*: a file descriptor onto a file outside the sandbox. Children close the channel as they start, and the parent makes itself
-non-dumpable so they cannot reopen it through /proc or ptrace it; so a record on the channel is always
-the parent's account of a finished child. A child that kills the parent only cuts the channel short.
+and what it wrote to the *channel*: a file descriptor onto a file outside the sandbox. Children
+close the channel as they start, and the parent makes itself non-dumpable so they cannot reopen it
+through /proc or ptrace it; so a record on the channel is always the parent's account of a finished
+child. A child that kills the parent only cuts the channel short.
 
 Everything here still runs beside student code and is treated as untrusted: the trusted side validates
 every byte it reads back and recomputes every outcome.

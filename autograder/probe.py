@@ -2,8 +2,8 @@
 
 The trusted side writes the work folder (student module, the harness and its executor, the plan with
 each probe's recipe, and the input tensors the judge chose), runs the harness in the sandbox, and
-reads the outputs back with size caps and strict parsing. Each probe ends as a `ProbeOutcome` with a status and a reason a student
-can act on; nothing the sandbox wrote can raise in the grader.
+reads the outputs back with size caps and strict parsing. Each probe ends as a `ProbeOutcome` with a
+status and a reason a student can act on; nothing the sandbox wrote can raise in the grader.
 """
 from __future__ import annotations
 

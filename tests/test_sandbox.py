@@ -404,7 +404,6 @@ def test_a_full_tmp_and_a_deep_tree_harm_no_one(tmp_path, reference_source, star
     stopped and they are removed (shutil.rmtree could not). The next submission in the same
     grader scores full marks, and nothing of either is left on the host."""
     import glob
-    import tempfile
 
     import yaml
 
@@ -421,9 +420,12 @@ def test_a_full_tmp_and_a_deep_tree_harm_no_one(tmp_path, reference_source, star
     paths[0].write_text(in_function(in_function(reference_source, ACCURACY_DEF, FILL_TMP),
                                     TRAINER_DEF, DEEP_TREES))
     paths[1].write_text(reference_source)
-    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "autograder-*")))
+    # the grader's own temporary folder (work folders, the channel): private to this test, so that
+    # another grading on the machine at the same time cannot look like a leftover of this one
+    host_tmp = tmp_path / "host-tmp"
+    host_tmp.mkdir()
     results = grade_many(paths, tmp_path / "out", extra=("--sandbox", "bwrap", "--config", config),
-                         env={"AUTOGRADER_SANDBOX_START": start})
+                         env={"AUTOGRADER_SANDBOX_START": start, "TMPDIR": str(host_tmp)})
     said = [t["output"] for t in results["a_fill"]["tests"] if "tmp said" in t["output"]]
     assert said and "No space left on device" in said[0], results["a_fill"]["tests"]
     # a tree past the quota's depth stops the probe that made it; it is removed, and the probes
@@ -432,7 +434,7 @@ def test_a_full_tmp_and_a_deep_tree_harm_no_one(tmp_path, reference_source, star
     assert deep, results["a_fill"]["tests"]
     assert results["b_honest"]["score"] == results["b_honest"]["max_score"]
     assert results["a_fill"]["score"] < results["b_honest"]["score"]
-    left = set(glob.glob(os.path.join(tempfile.gettempdir(), "autograder-*"))) - before
+    left = set(glob.glob(os.path.join(host_tmp, "autograder-*")))
     assert not left, left
 
 

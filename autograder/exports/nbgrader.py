@@ -101,16 +101,21 @@ def export(*, out: Path, assignment_ids: list[str] | None = None,
     for aid in ids:
         acfg = cfg.assignment(aid)
         folder = out / "source" / aid
-        if folder.exists():
-            shutil.rmtree(folder)
-        (folder / "public").mkdir(parents=True)
-        nbformat.write(source_notebook(root, cfg, aid), folder / acfg.notebook)
-        for name, data in public.build(root, cfg, aid).items():
-            (folder / "public" / name).write_bytes(data)
-        (folder / "public" / CONFIG_NAME).write_text(
-            f"# The public checks of {aid}, for `autograder check` beside a notebook fetched through\n"
-            "# nbgrader's exchange (made by `autograder export nbgrader`). No secret is in it.\n"
-            + yaml.safe_dump(public_config(raw, [aid]), sort_keys=False))
+        notebook = source_notebook(root, cfg, aid)
+        files = public.build(root, cfg, aid)
+        try:
+            if folder.exists():
+                shutil.rmtree(folder)
+            (folder / "public").mkdir(parents=True)
+            nbformat.write(notebook, folder / acfg.notebook)
+            for name, data in files.items():
+                (folder / "public" / name).write_bytes(data)
+            (folder / "public" / CONFIG_NAME).write_text(
+                f"# The public checks of {aid}, for `autograder check` beside a notebook fetched "
+                "through\n# nbgrader's exchange (made by `autograder export nbgrader`). No secret "
+                "is in it.\n" + yaml.safe_dump(public_config(raw, [aid]), sort_keys=False))
+        except OSError as exc:
+            raise UserError(f"cannot write {folder} ({exc.strerror or exc})") from None
     return out
 
 
