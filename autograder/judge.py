@@ -257,6 +257,21 @@ class Collector:
             self.result.errors.append(f"could not collect {report.nodeid}: {report.longreprtext}")
 
 
+@contextlib.contextmanager
+def judge_threads(n: int):
+    """The judge computes with the config's thread count, as the sandbox does. Its tensors are
+    small (four XOR points, a batch of digits): with more threads than that, every operation opens
+    an OpenMP region, and on a busy machine (a batch, a sweep, other users) the threads spin
+    against each other: 900 steps of 02's XOR training took 2.8 s on two threads beside a sweep
+    and 0.08 s on one. `grade-batch` and `calibrate` already run their workers on one thread."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_judge(assignment_id: str, submission: Path, *, device: str, config_path: Path,
               root: Path, sandbox_mode: str, cfg: GradingConfig | None = None,
               extract_with: Callable = extract, probe_with: Callable = run_probes) -> JudgeResult:
@@ -276,7 +291,8 @@ def run_judge(assignment_id: str, submission: Path, *, device: str, config_path:
             "-c", str(root / "pyproject.toml"), "-W", "ignore"]
     sink = io.StringIO()
     start = time.monotonic()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+            judge_threads(cfg.limits.threads):
         code = pytest.main(args, plugins=[collector, JudgePlugin(ctx)])
     if code not in (0, 1) or not collector.result.outcomes:
         tail = sink.getvalue()[-3000:]
