@@ -26,8 +26,14 @@ release: setup
 demo: release
 	$(PY) -m autograder grade-batch examples/03_network --assignment 03_network --out out/demo
 
+# Two pytest workers (pytest-xdist), each file's tests on one of them so that its module fixtures
+# (a graded class, the attacks of a tier) are built once: most tests wait on one grader process at a
+# time, so two workers keep both cores busy. tests/conftest.py gives the files that measure the whole
+# machine (EXCLUSIVE_FILES) the machine to themselves, and orders the files so that they wait for
+# nothing long. TEST_WORKERS=0 runs them all in this process.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q --durations=30
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 # The student's first install, as the exported kit's README says, in a fresh venv, and every
 # notebook run in it (a few minutes; `make test` runs a fast subset of tests/test_student_kit.py).

@@ -71,7 +71,14 @@ def calibrate(aid: str, folder: Path, seeds: int = CI_SEEDS) -> Calibrated:
     proc = run_cli("calibrate", aid, "--seeds", seeds, "--workers", 2, "--record", record,
                    "--results", folder / "results", timeout=3600)
     assert proc.returncode in (0, 1) and record.exists(), proc.stdout + proc.stderr[-4000:]
-    return Calibrated(json.loads(record.read_text()), folder / "results", proc.stderr)
+    (folder / "log.txt").write_text(proc.stderr)
+    return read_calibrated(folder)
+
+
+def read_calibrated(folder: Path) -> Calibrated:
+    """A run `calibrate` made in `folder` (another pytest-xdist worker's, say), read back."""
+    return Calibrated(json.loads((folder / "record.json").read_text()), folder / "results",
+                      (folder / "log.txt").read_text())
 
 
 def require_tier(tier: str) -> None:

@@ -146,9 +146,13 @@ def test_interrupt_keeps_what_is_graded_and_the_rerun_finishes(tmp_path):
     inbox = _inbox(tmp_path / "inbox", {f"{name}.ipynb": "alice_correct" for name in ("ann", "ben", "cat", "dan")})
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Ctrl-C as a terminal delivers it: SIGINT's default action, even where this test runs in a
+    # process that ignores it (a pytest-xdist worker does, and an ignored signal stays ignored
+    # across exec)
     proc = subprocess.Popen([sys.executable, "-m", "autograder", "grade-batch", str(inbox), "--assignment",
                              "03_network", "--out", str(out), "--workers", "1"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list((out / "students").glob("*/grading.json")):
         time.sleep(0.2)

@@ -82,7 +82,11 @@ def _pytest_args(script: str) -> list[str] | None:
 
 def _collect(args: list[str]) -> list[str]:
     """The node ids `pytest ARGS` would run (its verbosity and report flags aside)."""
-    args = [a for a in args if not re.fullmatch(r"-q+|-v+|--quiet|--verbose|-r\w*", a)]
+    args = [a for a in args if not re.fullmatch(r"-q+|-v+|--quiet|--verbose|-r\w*|--dist=\w+", a)]
+    for flag in ("-n", "--dist"):  # pytest-xdist's: how the tests are spread, not which
+        while flag in args:
+            i = args.index(flag)
+            del args[i:i + 2]
     proc = subprocess.run([sys.executable, "-m", "pytest", *args, "--collect-only", "-q"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
