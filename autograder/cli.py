@@ -355,9 +355,38 @@ def export_nbgrader(course: Path = typer.Option(..., help="the nbgrader course f
                       highlight=False)
 
 
-def main() -> None:  # pragma: no cover - console-script shim
-    app(prog_name="autograder")
+def main() -> None:  # pragma: no cover - the console script and `python -m autograder`
+    """Run the command, then leave without tearing the interpreter down.
+
+    Once a command has returned, everything it writes is written and closed (results, gradebooks,
+    logs: every file is written inside a `with`), so all that is left is Python's finalisation:
+    freeing every module and object, about a second once torch is imported, on every command. The
+    exit handlers still run (atexit: zygotes closed, temporary folders removed), non-daemon threads
+    are waited for as Python would, and the standard streams are flushed; then os._exit."""
+    import atexit
+    import threading
+
+    try:
+        app(prog_name="autograder")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): printed, status 1, as Python does
+        print(code, file=sys.stderr)
+        code = 1
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`): nothing more to say
+            pass
+    os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -288,7 +288,12 @@ def run_probes(extraction: Extraction, plan: Plan, limits: Limits, device: str, 
     if zygote.enabled(sandbox):
         warm = None
         try:
-            warm = zygote.get(device, limits, sandbox)
+            # the judge's warm-up overlaps the zygote's start (seconds, the first time), and is
+            # joined before _run_probes, whose uid claim forks; a zygote already up leaves it to
+            # the warm job (_run_probes)
+            starting = not zygote.running(device, limits, sandbox)
+            with _judge_warmed(plan.uses_torch and starting):
+                warm = zygote.get(device, limits, sandbox, "export" if _exports(plan) else "")
             return _run_probes(extraction, plan, limits, device, seed, sandbox, warm)
         except zygote.Unavailable:
             pass  # said once on stderr; this submission starts cold, in a fresh work folder
@@ -344,6 +349,18 @@ def tail_inside(work: Path, relative: str, size: int) -> str:
         return f.read(size).decode("utf-8", "replace")
 
 
+def _exports(plan: Plan) -> bool:
+    """Whether any probe's recipe turns a module into graphs (an `export` step, at any depth)."""
+    def walk(node) -> bool:
+        if isinstance(node, dict):
+            return node.get("do") == "export" or any(walk(v) for v in node.values())
+        if isinstance(node, list):
+            return any(walk(v) for v in node)
+        return False
+
+    return any(walk(p.recipe) for p in plan.probes)
+
+
 def _warm_up_optimizers():
     try:
         torch.optim.Adam([torch.zeros(1, requires_grad=True)])
@@ -353,13 +370,16 @@ def _warm_up_optimizers():
 
 @contextmanager
 def _judge_warmed(uses_torch: bool):
-    """While the sandbox runs, pay this process's first use of torch.optim on a thread of its own:
-    its first optimizer imports torch._dynamo (about 1 s on a quiet machine, 2.6 s on a busy one),
-    and the judge trains networks (02's XORNet, 04's CNN) and replays trainers with optimizers.
-    The thread runs only while this (main) thread waits on the warm sandbox, which imports nothing
-    and forks nothing (the cold path starts its sandbox with a preexec_fn: no thread beside that),
-    and it is joined before the judge goes on, so no two threads ever import at once. A
-    `grade-batch` or `calibrate` worker pays the import once; later submissions find it done."""
+    """While the warm sandbox starts or runs, pay this process's first use of torch.optim on a
+    thread of its own: its first optimizer imports torch._dynamo (about 1 s on a quiet machine,
+    2.6 s on a busy one), and the judge trains networks (02's XORNet, 04's CNN) and replays
+    trainers with optimizers. The thread runs only while this (main) thread waits on the zygote's
+    start (a Popen without preexec_fn, safe beside a thread) or on a warm job, and forks nothing:
+    the uid claim forks to empty keyrings, and the cold path starts its sandbox with a preexec_fn,
+    so the thread is joined before either. Where the judge never builds an optimizer (01) the
+    thread costs nothing as long as the zygote's start outlasts it, which it does (it imports
+    torch too). A `grade-batch` or `calibrate` worker pays the import once; later submissions find
+    it done."""
     if not uses_torch or "torch._dynamo" in sys.modules:
         yield
         return

@@ -112,8 +112,9 @@ def enabled(mode: str) -> bool:
 
 
 class Zygote:
-    def __init__(self, device: str, threads: int, startup_timeout_s: float, tier: str = "bwrap"):
-        self.device, self.threads, self.tier = device, threads, tier
+    def __init__(self, device: str, threads: int, startup_timeout_s: float, tier: str = "bwrap",
+                 warm: str = ""):
+        self.device, self.threads, self.tier, self.warm = device, threads, tier, warm
         self.broken: str | None = None  # why no job can run here at all (then never restarted)
         _sweep()
         self.root = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
@@ -128,7 +129,7 @@ class Zygote:
         if tier == "bwrap":
             env = sandbox_env(boot, threads, device, "bwrap")
             argv = bwrap_argv([sys.executable, "-I", f"{INSIDE}/harness.py", "--zygote",
-                               str(theirs.fileno()), str(threads)], boot, device, env,
+                               str(theirs.fileno()), str(threads), tier, warm], boot, device, env,
                               binds=((str(self.jobs), "/jobs"),), workdir_bind="--ro-bind")
             popen_env = {"PATH": env["PATH"]}
         else:  # no namespaces: a plain root process; each job confines itself (confine.py)
@@ -137,7 +138,7 @@ class Zygote:
                 folder.chmod(0o711)
             popen_env = sandbox_env(boot, threads, device, tier)
             argv = [sys.executable, "-I", str(boot / "harness.py"), "--zygote",
-                    str(theirs.fileno()), str(threads), tier]
+                    str(theirs.fileno()), str(threads), tier, warm]
         self.log_path = self.root / "zygote.log"
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, env=popen_env, stdin=subprocess.DEVNULL, cwd=boot,
@@ -252,9 +253,19 @@ _failed: dict[tuple, str] = {}
 _lock = threading.Lock()
 
 
-def get(device: str, limits: Limits, tier: str = "bwrap") -> Zygote:
+def running(device: str, limits: Limits, tier: str = "bwrap") -> bool:
+    """Whether get() would find this zygote up (and not start one)."""
+    with _lock:
+        zygote = _zygotes.get((device, limits.threads, tier))
+        return zygote is not None and zygote.alive
+
+
+def get(device: str, limits: Limits, tier: str = "bwrap", warm: str = "") -> Zygote:
     """This process's zygote of `tier` for `device` and the limits' thread count, started on first
-    use. Raises Unavailable (once said on stderr, then remembered) where it cannot start."""
+    use. Raises Unavailable (once said on stderr, then remembered) where it cannot start.
+
+    `warm` "export" asks a zygote started now to pay torch.export's first use before its first job
+    (harness._warm_up); a zygote already running serves the plan as it is, only that slower."""
     key = (device, limits.threads, tier)
     with _lock:
         if key in _failed:
@@ -270,7 +281,7 @@ def get(device: str, limits: Limits, tier: str = "bwrap") -> Zygote:
             zygote = None
         if zygote is None:
             try:
-                zygote = Zygote(device, limits.threads, limits.startup_timeout_s, tier)
+                zygote = Zygote(device, limits.threads, limits.startup_timeout_s, tier, warm)
             except (Unavailable, OSError) as exc:
                 _failed[key] = str(exc)
                 _say(str(exc))
