@@ -1,6 +1,7 @@
 """The executor ships values as they are, a recipe is recorded rather than run, and the judge derives
 every report from what was shipped (autograder/executor.py, recipe.py, evidence.py)."""
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,3 +130,24 @@ def test_a_pretended_gpu_is_in_place_before_the_import():
         assert not torch.cuda.is_available()
     finally:
         torch.cuda.is_available, torch.cuda.device_count = saved
+
+
+def test_only_plans_that_export_a_module_ask_the_zygote_to_warm_torch_export():
+    """The zygote pays torch.export's first use before forking (about half a second each job would
+    pay again) only for a plan with an `export` step, at whatever depth its recipe holds it: 02
+    exports XORNet, 04 its CNN; 01, 03 and 05 export nothing and start no sooner for it."""
+    from autograder import assignment
+    from autograder.config import load_config
+    from autograder.probe import Plan, ProbeSpec, _exports
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = load_config(root / "grading_config.yaml")
+    found = {aid: _exports(assignment.make_plan(root, cfg, aid, "cpu")) for aid in cfg.assignments}
+    assert found == {"01_tensors": False, "02_neurons": True, "03_network": False,
+                     "04_digits_cnn": True, "05_quiz": False}
+    nested = {"steps": [{"do": "catch", "into": 0, "steps": [
+        {"do": "no_grad", "steps": [{"do": "export", "module": {"slot": 1}, "example": [4, 2],
+                                     "as": "net"}]}]}]}
+    assert _exports(Plan([ProbeSpec("p", "f", recipe=nested)], {}))
+    assert not _exports(Plan([ProbeSpec("p", "f", recipe={"steps": [{"do": "ship", "value": 1,
+                                                                     "as": "export"}]})], {}))
