@@ -35,7 +35,7 @@ def timed(argv, cwd=ROOT, env=None) -> float:
 
 # `autograder.cli.main` leaves with os._exit once the command is done; typer's `app()` ends the way
 # any Python program does, tearing the interpreter down (about 1 s with torch imported)
-THROUGH_APP = "import sys; from autograder.cli import app; app(prog_name='autograder')"
+THROUGH_APP = "from autograder.cli import app; app(prog_name='autograder')"
 
 
 def grade(root: Path, assignment: str, through_app: bool = False) -> float:
