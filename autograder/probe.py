@@ -289,10 +289,8 @@ def run_probes(extraction: Extraction, plan: Plan, limits: Limits, device: str, 
         warm = None
         try:
             # the judge's warm-up overlaps the zygote's start (seconds, the first time), and is
-            # joined before _run_probes, whose uid claim forks; a zygote already up leaves it to
-            # the warm job (_run_probes)
-            starting = not zygote.running(device, limits, sandbox)
-            with _judge_warmed(plan.uses_torch and starting):
+            # joined before _run_probes, whose uid claim forks
+            with _judge_warmed(plan.uses_torch):
                 warm = zygote.get(device, limits, sandbox, "export" if _exports(plan) else "")
             return _run_probes(extraction, plan, limits, device, seed, sandbox, warm)
         except zygote.Unavailable:
@@ -370,16 +368,15 @@ def _warm_up_optimizers():
 
 @contextmanager
 def _judge_warmed(uses_torch: bool):
-    """While the warm sandbox starts or runs, pay this process's first use of torch.optim on a
-    thread of its own: its first optimizer imports torch._dynamo (about 1 s on a quiet machine,
-    2.6 s on a busy one), and the judge trains networks (02's XORNet, 04's CNN) and replays
-    trainers with optimizers. The thread runs only while this (main) thread waits on the zygote's
-    start (a Popen without preexec_fn, safe beside a thread) or on a warm job, and forks nothing:
-    the uid claim forks to empty keyrings, and the cold path starts its sandbox with a preexec_fn,
-    so the thread is joined before either. Where the judge never builds an optimizer (01) the
-    thread costs nothing as long as the zygote's start outlasts it, which it does (it imports
-    torch too). A `grade-batch` or `calibrate` worker pays the import once; later submissions find
-    it done."""
+    """While the warm sandbox starts, pay this process's first use of torch.optim on a thread of
+    its own: its first optimizer imports torch._dynamo (about 1 s on a quiet machine, 2.6 s on a
+    busy one), and the judge trains networks (02's XORNet, 04's CNN) and replays trainers with
+    optimizers. The thread runs only while this (main) thread waits on the zygote's start (a
+    Popen without preexec_fn, safe beside a thread), and is joined before anything forks: the uid
+    claim forks to empty keyrings, and the cold path starts its sandbox with a preexec_fn. Where
+    the judge never builds an optimizer (01) the thread costs nothing, since the zygote's start
+    (it imports torch too) outlasts it. A process pays the import once: with its first torch
+    plan, which is also when its zygote starts, unless a quiz came first (then once, unhidden)."""
     if not uses_torch or "torch._dynamo" in sys.modules:
         yield
         return
@@ -427,8 +424,7 @@ def _run_probes(extraction: Extraction, plan: Plan, limits: Limits, device: str,
         prepare_workdir(work, uid)
         watch = QuotaWatch(work, limits, uid)
         if warm is not None:
-            with _judge_warmed(plan.uses_torch):
-                result = warm.run(work, uid, limits, channel, budget, policy, watch, seccomp)
+            result = warm.run(work, uid, limits, channel, budget, policy, watch, seccomp)
         else:
             inside = INSIDE if sandbox == "bwrap" else str(work)
             result = run_isolated([sys.executable, "-I", f"{inside}/harness.py", inside], work,

@@ -114,7 +114,7 @@ def enabled(mode: str) -> bool:
 class Zygote:
     def __init__(self, device: str, threads: int, startup_timeout_s: float, tier: str = "bwrap",
                  warm: str = ""):
-        self.device, self.threads, self.tier, self.warm = device, threads, tier, warm
+        self.device, self.threads, self.tier = device, threads, tier
         self.broken: str | None = None  # why no job can run here at all (then never restarted)
         _sweep()
         self.root = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
@@ -251,13 +251,6 @@ class Zygote:
 _zygotes: dict[tuple, Zygote] = {}
 _failed: dict[tuple, str] = {}
 _lock = threading.Lock()
-
-
-def running(device: str, limits: Limits, tier: str = "bwrap") -> bool:
-    """Whether get() would find this zygote up (and not start one)."""
-    with _lock:
-        zygote = _zygotes.get((device, limits.threads, tier))
-        return zygote is not None and zygote.alive
 
 
 def get(device: str, limits: Limits, tier: str = "bwrap", warm: str = "") -> Zygote:
