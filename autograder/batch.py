@@ -43,7 +43,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import fingerprint, text
+from autograder import fingerprint, report, text
 from autograder.config import CONFIG_NAME, load_config, release_path, repo_root, solution_path
 from autograder.errors import GraderError, UserError
 from rich.markup import escape
@@ -370,11 +370,16 @@ def feedback_markdown(student: str, assignment_id: str, outcome: dict, plot: boo
         lines += ["", f"> {md(outcome['reason'])}"]
     tests = results.get("tests", [])
     failed = [t for t in tests if t["status"] != "passed"]
+    charged, waiting = report.split_failed(failed)
     if failed:
         lines += ["", "## What to fix", ""]
-        for t in failed:
+        for t in charged:
             body = text.markdown(t["output"]).replace("\n", "\n  ")
             lines.append(f"- **{md(t['name'])}** ({t['score']:g}/{t['max_score']:g}): {body}")
+        if waiting:
+            lines += ["", "Not graded until the checks above pass (they depend on them): "
+                      + ", ".join(f"{md(t['name'])} ({t['score']:g}/{t['max_score']:g})"
+                                  for t in waiting)]
     if plot:
         lines += ["", "## Training loss", "", "![your training loss against the reference "
                   "solution's](loss.png)"]

@@ -196,7 +196,7 @@ def main(*, notebook: Path, assignment_id: str | None = None, bundle: Path | Non
     if code not in (0, 1) or collector.result.errors:
         raise UserError(f"the public checks in {folder} did not run (pytest exit {code}); get a "
                         f"fresh copy of the assignment folder.\n{sink.getvalue()[-1500:]}")
-    outcomes = {n: (o.passed, o.message, o.doc) for n, o in collector.result.outcomes.items()}
+    outcomes = {n: (o.passed, o.message, o.doc, o.depends_on) for n, o in collector.result.outcomes.items()}
     graded = score.score(outcomes, public_specs)
     hints = score.score(outcomes, {n: TestSpec(points=0, group="self-check", public=True)
                                    for n in collector.result.outcomes if n not in public_specs})

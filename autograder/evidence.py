@@ -21,14 +21,45 @@ from autograder.probe import ProbeOutcome
 SCALARS = {"bool": bool, "int": int, "float": float, "str": str}
 
 
-def fail(message: str):
-    """Fail the current test with `message` as the student's feedback (no traceback)."""
+class Charged(pytest.fail.Exception):
+    """A failed check whose cause other checks may share (a probe that crashed, a network that
+    cannot be rebuilt): the judge charges the cause to the first of them in the config's order, and
+    grades the others "not graded: depends on" it (judge.attribute)."""
+
+    def __init__(self, message: str, cause: str):
+        super().__init__(message, pytrace=False)
+        self.cause = cause
+
+
+class NotGraded(pytest.fail.Exception):
+    """A check that cannot be graded because a check it depends on fails: `on` names them (test
+    names), most likely first; the first that failed is charged with the cause. Its points are
+    lost, and the feedback names the cause once, under that check."""
+
+    def __init__(self, message: str, on: tuple[str, ...], cause: str | None = None):
+        super().__init__(message, pytrace=False)
+        self.on = on
+        self.cause = cause  # where none of `on` fails: the cause it is charged as (see Charged)
+
+
+def fail(message: str, cause: str | None = None):
+    """Fail the current test with `message` as the student's feedback (no traceback). `cause`:
+    what went wrong, where other checks may fail for the same reason (see Charged)."""
+    if cause:
+        raise Charged(message, cause)
     pytest.fail(message, pytrace=False)
 
 
-def check(condition: bool, message: str) -> None:
+def check(condition: bool, message: str, cause: str | None = None) -> None:
     if not condition:
-        fail(message)
+        fail(message, cause)
+
+
+def depends(on: str | tuple[str, ...], message: str, cause: str | None = None):
+    """This check cannot be graded while the check `on` (a test name, or several: the first of them
+    that fails) fails; `message` says why, for the case where they all pass after all (then this
+    check is charged with it, as `cause` where other checks may share it)."""
+    raise NotGraded(message, (on,) if isinstance(on, str) else tuple(on), cause)
 
 
 # What each kind of node is (its tag says how the value was shipped), and the names of the types a
@@ -84,9 +115,11 @@ def _key(node):
 
 
 class Evidence:
-    def __init__(self, outcome: ProbeOutcome, what: str):
+    def __init__(self, outcome: ProbeOutcome, what: str, cause: str | None = None):
+        """`cause`: the root cause a failed probe is charged as (default: the probe itself), so
+        that every check reading it is charged once (judge.attribute)."""
         if not outcome.ok:
-            fail(f"{what} could not be checked: {outcome.reason}")
+            fail(f"{what} could not be checked: {outcome.reason}", cause or f"probe {outcome.name}")
         self.outcome = outcome
         self.what = what
         self.data = outcome.data or {}
@@ -171,6 +204,30 @@ class Evidence:
             if t.numel() == 1 and t.dtype != torch.bool:
                 return float(t.reshape(()).double())
         return None
+
+    def as_python(self, path: str, want: type) -> tuple[int | float | None, str]:
+        """The type policy (README, "Grading"): a number the notebook asks for as a Python `want`
+        (int or float) is read from a Python number, a numpy scalar or a 0-d tensor of that kind
+        alike. Returns (the number, a note for the student where it was not a Python `want`), or
+        (None, "") where the value is none of these (a float for an int, a 1-element list...)."""
+        node = self.node(path)
+        t = node.get("t") if isinstance(node, dict) else None
+        v = node.get("v") if isinstance(node, dict) else None
+        integral = want is int
+        if t == "int" and type(v) is int or t == "float" and not integral and type(v) in (int, float):
+            return want(v), ""
+        name, how = want.__name__, ("int(x)" if integral else "float(x)")
+        if t == "numpy" and type(v) is int or t == "numpy" and not integral and type(v) is float:
+            return want(v), (f"{self.what}: a numpy {kind(node)} read as the Python {name} it holds "
+                             f"(the notebook asks for a Python {name}: {how})")
+        if self.has_tensor(path):
+            x = self.outcome.tensors[node["key"]]
+            fits = not x.is_floating_point() and x.dtype != torch.bool if integral \
+                else x.dtype != torch.bool
+            if x.dim() == 0 and fits and (integral or bool(torch.isfinite(x))):
+                return want(x.item()), (f"{self.what}: a 0-d tensor read as the Python {name} it "
+                                        f"holds (the notebook asks for a Python {name}: .item())")
+        return None, ""
 
     def parts(self, path: str, n: int, what: str) -> list[str]:
         """The paths of a returned tuple's (or list's) n items; fails unless there are exactly n.

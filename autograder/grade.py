@@ -121,7 +121,7 @@ def main(*, submission: Path, assignment_id: str | None = None, out: Path | None
     if verdict.errors or aid not in verdict.runs:
         raise GraderError("; ".join(verdict.errors) or "the hidden suite did not run")
     run = verdict.runs[aid]
-    outcomes = {n: (o.passed, o.message, o.doc) for n, o in verdict.outcomes.items()}
+    outcomes = {n: (o.passed, o.message, o.doc, o.depends_on) for n, o in verdict.outcomes.items()}
     graded = score.score(outcomes, acfg.tests)
     notes, failure = run.extraction.notes + run.notes, run.extraction.failure
     seconds = time.monotonic() - start

@@ -29,8 +29,10 @@ from autograder import assignment, sandbox
 from autograder.config import (CONFIG_NAME, GradingConfig, load_config, release_path, repo_root,
                                solution_path)
 from autograder.errors import GraderError
+from autograder.evidence import Charged, NotGraded
 from autograder.extract import Extraction, extract
 from autograder.probe import Plan, ProbeRun, run_probes
+from autograder.report import pretty_name
 
 _RUNS = pytest.StashKey[dict]()
 _CONTEXT = pytest.StashKey["JudgeContext"]()
@@ -64,6 +66,9 @@ class TestOutcome:
     doc: str = ""
     seconds: float = 0.0
     measures: dict[str, float] = field(default_factory=dict)  # threshold path -> measured value
+    cause: str = ""       # what made it fail, where other checks may share it (evidence.Charged)
+    depends_on: str = ""  # the check charged with its cause: this one is "not graded" (attribute)
+    prerequisites: tuple[str, ...] = ()  # the checks it declared it depends on (evidence.NotGraded)
 
 
 @dataclass
@@ -206,6 +211,37 @@ def _probe(ctx: JudgeContext, aid: str, collector) -> SubmissionRun:
                          probes_file=probes_file)
 
 
+def attribute(outcomes: dict[str, TestOutcome], order: list[str]) -> None:
+    """One root cause, charged once. Of the failed checks that share a cause (evidence.Charged),
+    the first in `order` (the config's) keeps its message; each other one, and each check that
+    declared it depends on a failed check (evidence.NotGraded), is "not graded": its points are
+    lost, and its message names the check that says what to fix."""
+    rank = {name: i for i, name in enumerate(order)}
+    roots: dict[str, str] = {}
+    for o in outcomes.values():
+        o.depends_on = next((n for n in o.prerequisites if n in outcomes and not outcomes[n].passed
+                             and n != o.name), "")
+    for name in sorted(outcomes, key=lambda n: rank.get(n, len(rank))):
+        o = outcomes[name]
+        if o.passed or not o.cause or o.depends_on:
+            continue
+        if o.cause in roots:
+            o.depends_on = roots[o.cause]
+        else:
+            roots[o.cause] = name
+    for o in outcomes.values():
+        root, seen = o.depends_on, {o.name}
+        while root and root in outcomes and outcomes[root].depends_on and root not in seen:
+            seen.add(root)
+            root = outcomes[root].depends_on  # a chain ends at the check that is charged
+        if not root or root not in outcomes or outcomes[root].passed or root == o.name:
+            o.depends_on = ""  # nothing failed to depend on: the check is charged with its own words
+            continue
+        o.depends_on = root
+        o.message = (f"Not graded: this depends on \"{pretty_name(root)}\", which fails; "
+                     "its feedback says what to fix.")
+
+
 def _message(excinfo) -> str:
     exc = excinfo.value
     if isinstance(exc, pytest.fail.Exception):
@@ -249,8 +285,17 @@ class Collector:
                 msg = _message(call.excinfo) if call.excinfo else "failed"
                 if report.skipped:
                     msg = "skipped"
-                self.result.outcomes[name] = TestOutcome(name, False, msg, doc, report.duration,
-                                                         measures)
+                exc = call.excinfo.value if call.excinfo else None
+                self.result.outcomes[name] = TestOutcome(
+                    name, False, msg, doc, report.duration, measures,
+                    cause=(exc.cause or "") if isinstance(exc, (Charged, NotGraded)) else "",
+                    prerequisites=exc.on if isinstance(exc, NotGraded) else ())
+
+    def pytest_sessionfinish(self, session):
+        cfg = context(session.config).cfg
+        order = [name for aid in self.result.runs if aid in cfg.assignments
+                 for name in cfg.assignment(aid).tests]
+        attribute(self.result.outcomes, order)
 
     def pytest_collectreport(self, report):
         if report.failed:

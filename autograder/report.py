@@ -23,6 +23,13 @@ def likely_bug(test_name: str) -> str:
     return base.split("__catches_", 1)[1].replace("_", " ") if "__catches_" in base else ""
 
 
+def split_failed(failed: list[dict]) -> tuple[list[dict], list[dict]]:
+    """A results.json's failed tests as (charged, not graded): the checks that say what to fix,
+    and those that depend on one of them (judge.attribute), so that feedback names a cause once."""
+    waiting = [t for t in failed if (t.get("extra_data") or {}).get("depends_on")]
+    return [t for t in failed if t not in waiting], waiting
+
+
 REPORTED = ("This check rests on what the process that ran your code said about itself (memory, "
             "devices, whether your inputs were left as they were), which the grader cannot "
             "recompute; such checks are worth few points.")
@@ -34,7 +41,7 @@ def results_dict(score: Score, *, execution_time: float, notes: list[str], failu
     for i, t in enumerate(score.tests, 1):
         message = text.plain(t.message)  # may quote what the submission returned or printed
         output = ("Passed." + (f" {message}" if message else "")) if t.passed else message
-        if not t.passed and likely_bug(t.name):
+        if not t.passed and likely_bug(t.name) and not t.depends_on:
             output += f"\n(This check is there to catch: {likely_bug(t.name)}.)"
         if t.doc:
             output += f"\n\nWhat is checked: {' '.join(t.doc.split())}"
@@ -44,7 +51,8 @@ def results_dict(score: Score, *, execution_time: float, notes: list[str], failu
                       "max_score": t.max_points, "status": "passed" if t.passed else "failed",
                       "output": output, "visibility": "visible",
                       "tags": [t.group] + (["reported"] if t.reported else []),
-                      "extra_data": {"check": t.name, "reported": t.reported}})
+                      "extra_data": {"check": t.name, "reported": t.reported,
+                                     **({"depends_on": t.depends_on} if t.depends_on else {})}})
     lines = [f"Assignment {assignment_id}: {score.total:g} / {score.max_total:g} points."]
     if failure:
         lines.append(f"Your submission could not be graded: {text.plain(failure, 1000)}")

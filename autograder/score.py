@@ -17,6 +17,7 @@ class ScoredTest:
     public: bool
     doc: str = ""
     reported: bool = False  # rests on the student's process's word about itself (config.TestSpec)
+    depends_on: str = ""    # not graded: the failed check that is charged with the cause
 
 
 @dataclass
@@ -39,14 +40,17 @@ class Score:
         return groups
 
 
-def score(outcomes: dict[str, tuple[bool, str, str]], specs: dict[str, TestSpec]) -> Score:
-    """`outcomes` maps test name -> (passed, message, doc); a passing test's message is optional
-    feedback (how an answer was read, say). Every configured test is scored, in the config's order;
+def score(outcomes: dict[str, tuple], specs: dict[str, TestSpec]) -> Score:
+    """`outcomes` maps test name -> (passed, message, doc) or (passed, message, doc, depends_on);
+    a passing test's message is optional feedback (how an answer was read, say), a failed one's
+    depends_on the check charged with its cause (judge.attribute). Every configured test is scored, in the config's order;
     one the judge never reported counts as failed. Tests the config does not list earn nothing (the
     kit's consistency test keeps the two in step)."""
     result = Score()
     for name, spec in specs.items():
-        passed, message, doc = outcomes.get(name, (False, "this check did not run", ""))
+        passed, message, doc, *rest = outcomes.get(name, (False, "this check did not run", ""))
+        depends_on = rest[0] if rest and not passed and rest[0] in specs else ""
         result.tests.append(ScoredTest(name, spec.points if passed else 0.0, spec.points, passed,
-                                       message, spec.group, spec.public, doc, spec.reported))
+                                       message, spec.group, spec.public, doc, spec.reported,
+                                       depends_on))
     return result

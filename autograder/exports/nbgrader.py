@@ -40,7 +40,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from autograder import public, text
+from autograder import public, report, text
 from autograder.config import CONFIG_NAME, load_config, repo_root, solution_path
 from autograder.errors import UserError
 
@@ -304,10 +304,15 @@ def _summary(results: dict, plot: Path):
     cell.metadata["autograder"] = {"feedback": True}
     lines = text.plain(results.get("output", ""), 8000).splitlines()
     failed = [t for t in results.get("tests", []) if t.get("status") != "passed"]
+    charged, waiting = report.split_failed(failed)
     if failed:
         lines += ["", "What to fix (each check's details are in its group's cell below):"]
         lines += [f"- {t.get('name', '')} ({t.get('score', 0):g}/{t.get('max_score', 0):g}): "
-                  + text.plain(t.get("output", "").split("\n")[0], 600) for t in failed]
+                  + text.plain(t.get("output", "").split("\n")[0], 600) for t in charged]
+        if waiting:
+            lines.append("Not graded until those pass (they depend on them): " + ", ".join(
+                f"{t.get('name', '')} ({t.get('score', 0):g}/{t.get('max_score', 0):g})"
+                for t in waiting))
     cell.outputs = [_stream(lines)]
     if plot.is_file():
         said = "the training loss per epoch: your code against the reference solution"
