@@ -50,6 +50,7 @@ class Subject:
     fails: list[str] = field(default_factory=list)
     may_fail: list[str] = field(default_factory=list)
     messages: dict[str, str] = field(default_factory=dict)  # check -> words its feedback must hold
+    not_graded: list[str] = field(default_factory=list)  # checks that depend on one it fails
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Run:
     measures: dict[str, dict[str, float]]     # check -> {threshold path: value}
     failure: str | None
     seconds: float
+    waiting: list[str] = field(default_factory=list)  # failed checks "not graded": they depend on another
 
 
 def apply_edits(reference: str, entry: dict, name: str = "") -> str:
@@ -100,7 +102,8 @@ def subjects(root: Path, assignment_id: str, notebook: str) -> list[Subject]:
     for name, entry in manifest(root, "mutants", assignment_id).items():
         found.append(Subject(name, "mutant", apply_edits(reference, entry, name),
                              list(entry["fails"]), list(entry.get("may_fail", {})),
-                             {entry["fails"][0]: entry["message"], **entry.get("messages", {})}))
+                             {entry["fails"][0]: entry["message"], **entry.get("messages", {})},
+                             list(entry.get("not_graded", []))))
     return found
 
 
@@ -211,7 +214,8 @@ def _grade_seed(job: dict) -> list[Run]:
         outputs = {t["extra_data"]["check"]: t["output"] for t in result.results["tests"]}
         runs.append(Run(job["seed"], name, result.score.total,
                         {t.name: outputs[t.name] for t in result.score.tests if not t.passed},
-                        result.measures, result.failure, time.monotonic() - start))
+                        result.measures, result.failure, time.monotonic() - start,
+                        [t.name for t in result.score.tests if not t.passed and t.depends_on]))
         if job.get("progress") is not None:
             job["progress"].put(name)
     return runs
@@ -253,7 +257,8 @@ def _save_seed(keep: Path, job: dict, runs: list[Run]) -> None:
 
 def _grade_jobs(jobs: list[dict], workers: int, keep: Path | None, advance, seed_done) -> list[Run]:
     """Grade every job (one seed each), saving each finished seed into `keep` as it completes;
-    `advance()` after each graded subject, `seed_done(job, runs)` after each seed."""
+    `advance()` after each graded subject, `seed_done(job, runs)` after each seed. With fewer seeds
+    than workers, a seed's subjects are split among them."""
     runs: list[Run] = []
     if workers == 1:
         for job in jobs:
@@ -269,11 +274,18 @@ def _grade_jobs(jobs: list[dict], workers: int, keep: Path | None, advance, seed
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, wait
 
+    # Fewer seeds than workers (CI's one seed): each seed's subjects are shared among the workers,
+    # in interleaved parts, and the seed is done when all its parts are.
+    parts = max(1, -(-workers // len(jobs))) if jobs else 1
     context = multiprocessing.get_context("spawn")  # no torch state crosses a fork
     with context.Manager() as manager:
         queue = manager.Queue()
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            pending = {pool.submit(_grade_seed, {**job, "progress": queue}): job for job in jobs}
+            pending = {pool.submit(_grade_seed, {**job, "subjects": job["subjects"][i::parts],
+                                                 "progress": queue}): job
+                       for job in jobs for i in range(min(parts, len(job["subjects"])))}
+            left = {id(job): sum(1 for j in pending.values() if j is job) for job in jobs}
+            graded: dict[int, list[Run]] = {id(job): [] for job in jobs}
             try:
                 while pending:
                     finished, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -282,7 +294,12 @@ def _grade_jobs(jobs: list[dict], workers: int, keep: Path | None, advance, seed
                         advance()
                     for future in finished:
                         job = pending.pop(future)
-                        mine = future.result()
+                        graded[id(job)] += future.result()
+                        left[id(job)] -= 1
+                        if left[id(job)]:
+                            continue
+                        order = [name for name, _ in job["subjects"]]
+                        mine = sorted(graded[id(job)], key=lambda r: order.index(r.subject))
                         if keep:
                             _save_seed(keep, job, mine)
                         seed_done(job, mine)
@@ -335,10 +352,16 @@ def analyse(subjects_: list[Subject], runs: list[Run], limits: dict[str, Thresho
                                      f"({next(iter(r.failed.values()), r.failure)[:200]})")
                     continue
             else:
-                must, may = set(s.fails), set(s.may_fail)
-                if not must <= failed <= must | may:
-                    cal.flags.append(f"mutant {s.name} on seed {r.seed}: expected to lose "
-                                     f"{sorted(must)}, lost {sorted(failed)}")
+                must, may, waiting = set(s.fails), set(s.may_fail), set(s.not_graded)
+                dependent = set(r.waiting)
+                charged = failed - dependent
+                if not must <= charged <= must | may:
+                    cal.flags.append(f"mutant {s.name} on seed {r.seed}: expected to be charged "
+                                     f"with {sorted(must)}, charged with {sorted(charged)}")
+                    continue
+                if not waiting - may <= dependent <= waiting | may:
+                    cal.flags.append(f"mutant {s.name} on seed {r.seed}: expected {sorted(waiting)} "
+                                     f"not graded, not graded {sorted(dependent)}")
                     continue
                 missing = [c for c, words in s.messages.items() if words not in r.failed.get(c, "")]
                 if missing:
@@ -498,9 +521,9 @@ def main(*, assignment_id: str, seeds: int = 50, device: str | None = None, work
     acfg = cfg.assignment(assignment_id)
     dev = grade_stage.resolve_device(device or cfg.device)
     mode = select(sandbox or cfg.sandbox, dev, judge.secret_paths(root, config_path)).name
-    workers = max(1, min(workers or (os.cpu_count() or 1), seeds))
     console = console or Console(stderr=True)
     found = subjects(root, assignment_id, acfg.notebook)
+    workers = max(1, min(workers or (os.cpu_count() or 1), seeds * len(found)))
     limits = thresholds(cfg.params(assignment_id))
     raw = yaml.safe_load(config_path.read_text())
     start = time.monotonic()

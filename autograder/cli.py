@@ -259,7 +259,7 @@ def grade_batch(source: Path = typer.Argument(..., help="a folder of submissions
 def calibrate(assignment: str = typer.Argument(..., help="assignment id, e.g. 03_network"),
               seeds: int = typer.Option(50, help="how many seeds (the first is the config's own)"),
               device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the config's)"),
-              workers: Optional[int] = typer.Option(None, help="seeds graded at once (default: one per core)"),
+              workers: Optional[int] = typer.Option(None, help="worker processes (default: one per core); with fewer seeds than workers, a seed's subjects are shared out"),
               out: Optional[Path] = typer.Option(None, help="also write a PNG plot of the distributions"),
               record: Optional[Path] = typer.Option(
                   None, help="where to write the record (default: benchmarks/calibration/<id>.json)"),
