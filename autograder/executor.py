@@ -108,6 +108,7 @@ class _Run:
         self.inputs = inputs
         self.device = device
         self.slots: dict[int, object] = {}
+        self.calls: dict[int, str] = {}  # what each call step wrote, for a message: Network([3, 5, 2])
         self.data: dict[str, dict] = {}
         self.tensors: dict = {}
 
@@ -152,10 +153,42 @@ class _Run:
         fn = self.arg(s["fn"])
         args = [self.arg(a) for a in s.get("args", [])]
         kwargs = {k: self.arg(a) for k, a in s.get("kwargs", {}).items()}
-        self.slots[s["into"]] = fn(*args, **kwargs)
+        call = self.said(s)
+        try:
+            self.slots[s["into"]] = fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - said by the caller: which call raised it
+            try:
+                exc.autograder_call = call  # harness.describe names the call in the reason
+            except Exception:  # noqa: BLE001, S110 - an exception that refuses attributes
+                pass
+            raise
+        self.calls[s["into"]] = call
+
+    def said(self, s) -> str:
+        """The call a step makes, as a student would write it: Network([10, 1]), model(a tensor)."""
+        def text(a) -> str:
+            (kind, v), = a.items() if isinstance(a, dict) and len(a) == 1 else (("?", None),)
+            if kind == "const":
+                return repr(v)
+            if kind in ("list", "tuple"):
+                inner = ", ".join(text(x) for x in v)
+                return f"[{inner}]" if kind == "list" else f"({inner}{',' if len(v) == 1 else ''})"
+            if kind in ("student", "lib"):
+                return str(v).rsplit(".", 1)[-1]
+            if kind == "attr":
+                return f"{text(v[0])}.{v[1]}"
+            if kind == "slot":
+                return self.calls.get(v, "…")
+            return {"input": "a tensor", "numpy": "an array"}.get(kind, "…")
+        args = [text(a) for a in s.get("args", [])]
+        args += [f"{k}={text(a)}" for k, a in s.get("kwargs", {}).items()]
+        return f"{text(s['fn'])}({', '.join(args)})"[:160]
 
     def do_let(self, s):
         self.slots[s["into"]] = self.arg(s["value"])
+        value = s["value"]
+        if isinstance(value, dict) and "slot" in value and value["slot"] in self.calls:
+            self.calls[s["into"]] = self.calls[value["slot"]]
 
     def do_ship(self, s):
         self.data[s["as"]] = encode(self.arg(s["value"]), s["as"], self.tensors)
@@ -295,9 +328,43 @@ def _graph(program) -> dict:
     return {"nodes": nodes, "output": output}
 
 
+def _forward_error(module, example: list):
+    """Where a plain forward pass on a batch of zeros fails: the exception and the name of the
+    innermost submodule that was running ("fc1"), so the judge can name the student's layer and the
+    concrete shapes (torch.export's own message speaks of symbolic sizes). None if it runs."""
+    import torch
+
+    running: list[str] = []
+    names = {id(m): name for name, m in module.named_modules()}
+
+    def enter(mod, _):
+        running.append(names.get(id(mod), ""))
+
+    def leave(*_):
+        if running:
+            running.pop()  # a hook that returned a value would replace the module's output
+
+    handles = []
+    for m in module.modules():
+        handles += [m.register_forward_pre_hook(enter), m.register_forward_hook(leave)]
+    try:
+        with torch.no_grad():
+            module(torch.zeros(example))
+    except Exception as exc:  # noqa: BLE001 - the student's forward: say what stopped it, and where
+        layer = running[-1] if running else ""
+        return {"t": "forward_error", "type": type(exc).__name__,
+                "message": (_text(exc).strip().splitlines() or [""])[0][:300], "layer": layer,
+                "layer_type": type(dict(module.named_modules()).get(layer)).__name__ if layer else ""}
+    finally:
+        for h in handles:
+            h.remove()
+    return None
+
+
 def _export(module, example: list, key: str, tensors: dict) -> dict:
     """The module in training and in evaluation mode, as graphs with a batch dimension of any size
-    (from 2 up), and its initial weights."""
+    (from 2 up), and its initial weights. Where export fails, a plain forward pass says why, if it
+    fails too (a shape mismatch reads better there than in export's symbolic sizes)."""
     import torch
 
     shape = [int(d) for d in example]
@@ -309,6 +376,9 @@ def _export(module, example: list, key: str, tensors: dict) -> dict:
             program = torch.export.export(module, (torch.zeros(shape),),
                                           dynamic_shapes=({0: batch},))
         except Exception as exc:  # noqa: BLE001 - the student's forward: say what stopped it
+            plain = _forward_error(module, shape)
+            if plain is not None:
+                return {**plain, "mode": mode, "shape": shape}
             first = (str(exc).strip().splitlines() or [""])[0][:300]
             return {"t": "export_error", "mode": mode, "type": type(exc).__name__, "message": first}
         graphs[mode] = _graph(program)

@@ -67,7 +67,12 @@ def describe(exc: BaseException) -> dict:
     if isinstance(exc, SyntaxError) and os.path.basename(exc.filename or "") == SUBMISSION:
         line = exc.lineno  # compile errors have no frame in the student's file
         text = exc.msg or text
-    return {"kind": kind, "type": type(exc).__name__, "message": text[:2000], "line": line}
+    try:
+        call = getattr(exc, "autograder_call", None)  # the executor's step that raised it
+    except BaseException:  # noqa: BLE001 - a hostile __getattr__
+        call = None
+    return {"kind": kind, "type": type(exc).__name__, "message": text[:2000], "line": line,
+            **({"call": call[:160]} if isinstance(call, str) else {})}
 
 
 def _import_student():

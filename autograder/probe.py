@@ -124,6 +124,8 @@ def _error_reason(result: dict, extraction: Extraction) -> str:
     at = f" at {where}" if where else ""
     message = _clean(result.get("message", ""))
     exc_type = _clean(result.get("type", "Exception"), 60)
+    call = _clean(result.get("call", ""), 160) if isinstance(result.get("call"), str) else ""
+    at += f", in the grader's call {call}" if call else ""
     said = f"{exc_type}{at}: {message}" if message else f"{exc_type}{at}"
     if result.get("stage") == "import":
         if kind == "exit":

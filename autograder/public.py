@@ -34,7 +34,7 @@ from autograder.config import GradingConfig, solution_path
 from autograder.errors import UserError
 from autograder.probe import Plan, ProbeSpec
 
-PUBLIC_FIXTURES = {"probe", "p", "plan", "measure", "curve", "submission_run"}
+PUBLIC_FIXTURES = {"probe", "p", "plan", "measure", "curve", "submission_run", "record_property"}
 # a self-check may also ask for the assignment's probes module (its fixed models, say): it ships
 SELFCHECK_FIXTURES = PUBLIC_FIXTURES | {"probes"}
 PLAN_FILE, INPUTS_FILE, PROBES_FILE = "plan.json", "inputs.safetensors", "probes.py"

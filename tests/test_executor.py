@@ -151,3 +151,46 @@ def test_only_plans_that_export_a_module_ask_the_zygote_to_warm_torch_export():
     assert _exports(Plan([ProbeSpec("p", "f", recipe=nested)], {}))
     assert not _exports(Plan([ProbeSpec("p", "f", recipe={"steps": [{"do": "ship", "value": 1,
                                                                      "as": "export"}]})], {}))
+
+
+def test_an_exception_names_the_call_that_raised_it():
+    """An IndexError deep in Network([10, 1]) reaches the student as that call, not only its
+    message (autograder/harness.py describes it, autograder/probe.py words it)."""
+    from autograder import harness
+    from autograder.probe import _error_reason
+
+    class Network:
+        def __init__(self, sizes, activation="sigmoid"):
+            self.hidden = sizes[1:-1][0]  # no hidden layer in [10, 1]: IndexError
+
+    r = Recipe()
+    for sizes in ([3, 5, 2], [10, 1]):
+        r.ship(f"m{len(sizes)}", r.student.Network(list(sizes), activation="relu"))
+    run = executor._Run(types.SimpleNamespace(Network=Network), {}, "cpu")
+    with pytest.raises(IndexError) as raised:
+        run.steps(r.steps)
+    said = harness.describe(raised.value)
+    assert said["call"] == "Network([10, 1], activation='relu')"
+    extraction = types.SimpleNamespace(where=lambda line: "", enclosing=lambda line: None)
+    assert _error_reason({**said, "kind": "exception"}, extraction) == (
+        "your code raised IndexError, in the grader's call Network([10, 1], activation='relu'): "
+        "list index out of range")
+
+
+@pytest.mark.parametrize("value, want, read, noted", [
+    (3, int, 3, False), (np.int64(3), int, 3, True), (torch.tensor(3), int, 3, True),
+    (2.5, float, 2.5, False), (2, float, 2.0, False), (np.float32(0.5), float, 0.5, True),
+    (torch.tensor(0.25), float, 0.25, True), (torch.tensor(3), float, 3.0, True),
+    (3.0, int, None, False), (torch.tensor(3.0), int, None, False), (torch.tensor([3]), int, None, False),
+    (True, int, None, False), (torch.tensor(True), int, None, False), ("3", int, None, False),
+    (torch.tensor(float("nan")), float, None, False),
+])
+def test_the_type_policy_reads_a_number_in_any_of_its_forms(value, want, read, noted):
+    """One type policy (README, How grading works): a Python number, a numpy scalar or a 0-d tensor
+    of the kind asked for is the number it holds, with a note unless it was a Python number; a
+    float for an int, a bool, a one-element tensor of another shape or a string is not."""
+    node, tensors = _shipped(value)
+    ev = Evidence(ProbeOutcome("p", "ok", data={"v": node}, tensors=tensors), "f()")
+    got, note = ev.as_python("v", want)
+    assert got == read and type(got) is (want if read is not None else type(None))
+    assert bool(note) == noted
