@@ -4,6 +4,7 @@ edit: run them with `autograder check 01_tensors.ipynb`."""
 import pytest
 import torch
 from autograder.evidence import Evidence, check, fail
+from autograder.judge import FEEDBACK  # a passing check's note: how its value was read
 
 
 NOT_IN_GRAPH = ("does not require grad", "'NoneType'")

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from autograder.evidence import Evidence, check, fail
+from autograder.judge import FEEDBACK  # a passing check's note: how its value was read
 
 NOT_IN_GRAPH = ("does not require grad", "'NoneType'")
 BUGS = {
@@ -25,18 +26,19 @@ NO_GRAD = ("w and b must be leaf tensors that require gradients before the loss 
            "(w = w0.clone().requires_grad_(True)), or backward() has nothing to fill")
 
 
-def test_gradients_match_calculus__catches_missing_requires_grad(probe, submission_run, plan, ref, p):
-    """loss_and_gradients returns the mean squared error as a Python float and the gradients that
-    loss.backward() leaves in w.grad and b.grad; the judge derives them by calculus:
+def test_gradients_match_calculus__catches_missing_requires_grad(probe, submission_run, plan, ref, p,
+                                                                 record_property):
+    """loss_and_gradients returns the mean squared error as a Python float (a 0-d tensor is read as
+    the float it holds, with a note) and the gradients that loss.backward() leaves in w.grad and
+    b.grad; the judge derives them by calculus:
     dloss/dw = 2/N X^T (Xw + b - y), dloss/db = 2/N sum(Xw + b - y)."""
     ev = _evidence(submission_run, "loss_and_gradients", "loss_and_gradients", NO_GRAD)
     loss_path, gw_path, gb_path = ev.parts("result", 3, "loss_and_gradients")
     loss, grad_w, grad_b = ref.gradients(plan)
     d = len(grad_w)
-    kind = ev.typename(loss_path)
-    check(kind == "builtins.float", f"the loss came back as a {kind.rsplit('.', 1)[-1]}; return "
-          "loss.item(), a Python float")
-    got = ev.value(loss_path, float)
+    got, said = ev.as_python(loss_path, float)
+    check(got is not None, f"the loss came back as a {ev.kind(loss_path)}; return loss.item(), a "
+          "Python float")
     check(abs(got - loss) <= p.value_rtol * max(1.0, loss), f"the loss is {got:.6g}; the mean "
           f"squared error at (w0, b0) is {loss:.6g}")
     for what, path in (("w", gw_path), ("b", gb_path)):
@@ -52,6 +54,8 @@ def test_gradients_match_calculus__catches_missing_requires_grad(probe, submissi
                  f"{want.numpy().round(5).tolist()}"
                  + (" (twice the right value: was backward() called twice without resetting "
                     "the gradients?)" if twice else ""))
+    if said:
+        record_property(FEEDBACK, said)
 
 
 def _left_alone(ev, plan, name: str) -> None:
