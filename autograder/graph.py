@@ -304,7 +304,8 @@ def forward_failure(node: dict, name: str) -> str:
     (as the student named it), the exception, and for a linear layer given the wrong number of
     features, the two numbers."""
     shape = node.get("shape")
-    batch = (f"a batch of {shape[0]} images of shape {tuple(shape[1:])}"
+    item = "image" if isinstance(shape, list) and len(shape) == 4 else "input"
+    batch = (f"a batch of {shape[0]} {item}s of shape {tuple(shape[1:])}"
              if isinstance(shape, list) and len(shape) > 1 and all(type(d) is int for d in shape)
              else "a batch")
     layer = node.get("layer") if isinstance(node.get("layer"), str) else ""
@@ -315,8 +316,9 @@ def forward_failure(node: dict, name: str) -> str:
     found = MISMATCH.search(message)
     if found:
         got, expected = int(found.group(2)), int(found.group(3))
-        said += (f". The linear layer expects {expected:,} features per image and receives "
-                 f"{got:,}: make its in_features the size of the flattened feature maps")
+        said += (f". The linear layer expects {expected:,} features per {item} and receives "
+                 f"{got:,}: make its in_features the size of what reaches it"
+                 + (" (the flattened feature maps)" if item == "image" else ""))
     return said
 
 
@@ -391,13 +393,14 @@ class GraphNet(nn.Module):
         if shape is None or math.prod(shape) <= MAX_ELEMENTS:
             return
         per_row = math.prod(shape) // rows
+        item = "image" if len(shape) == 4 else "input"
         if len(shape) == 4:
             made = f"{shape[1]:,} feature maps of {shape[2]}x{shape[3]} ({per_row:,} numbers) per image"
         else:
-            made = f"{per_row:,} numbers per image"
+            made = f"{per_row:,} numbers per input"
         raise TooLarge(f"{self.layers[mode][node['name']]} would make {made}, far larger than "
                        f"{self.what} of the described shape needs; the grader computes at most "
-                       f"{MAX_ELEMENTS // rows:,} numbers per image in one layer: use fewer "
+                       f"{MAX_ELEMENTS // rows:,} numbers per {item} in one layer: use fewer "
                        "channels or units")
 
     def forward(self, x):

@@ -141,7 +141,8 @@ def test_otter_takes_the_mutants_points_and_names_its_bug(assigned, tmp_path):
     groups = _groups(acfg.tests)
     failed = set().union(*(_failed_checks(output) for _, _, output in scores.values()))
     must, may = set(m["fails"]), set(m.get("may_fail", {}))
-    assert must <= failed <= must | may, f"failed {sorted(failed)}"
+    waiting = set(m.get("not_graded", []))  # not graded: they depend on one of `must`
+    assert must | waiting - may <= failed <= must | may | waiting, f"failed {sorted(failed)}"
     for group, (score, max_score, output) in scores.items():
         lost = sum(pts for name, pts in groups[group].items() if name in failed)
         assert score == pytest.approx(max_score - lost), f"{group}: {output}"
