@@ -182,7 +182,8 @@ class _Run:
             return {"input": "a tensor", "numpy": "an array"}.get(kind, "…")
         args = [text(a) for a in s.get("args", [])]
         args += [f"{k}={text(a)}" for k, a in s.get("kwargs", {}).items()]
-        return f"{text(s['fn'])}({', '.join(args)})"[:160]
+        said = f"{text(s['fn'])}({', '.join(args)})"
+        return said if len(said) <= 120 else said[:116] + " ...)"
 
     def do_let(self, s):
         self.slots[s["into"]] = self.arg(s["value"])

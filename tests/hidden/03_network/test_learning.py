@@ -47,7 +47,8 @@ def _fit(probe, submission_run, data: str):
     outcome = submission_run.probes.outcomes.get(f"fit_{data}")
     if outcome is not None and not outcome.ok:
         depends(NEEDS, f"training on the {data} data could not run: {outcome.reason}",
-                cause="training could not run")
+                # the same error in both data sets is one cause (the calls that raised it differ)
+                cause=f"training could not run: {outcome.reason.rsplit(': ', 1)[-1]}")
     return probe(f"fit_{data}", f"training on the {data} data")
 
 

@@ -66,6 +66,8 @@ def test_layer_shapes_follow_sizes__catches_off_by_one_layers(probe, p):
         if n != len(sizes) - 1:
             depends(LAYERS_CHECK, f"Network({sizes}) should have {len(sizes) - 1} layers, found {n}")
         for j, layer in enumerate(layers):
+            if not ev.has_tensor(f"{layer}/weight"):  # not an nn.Linear: the layers check says so
+                depends(LAYERS_CHECK, f"layer {j} of Network({sizes}) has no weight")
             w = ev.tensor(f"{layer}/weight", dtype=None, finite=False,
                           what=f"the weight of layer {j} of Network({sizes})")
             expected = (sizes[j + 1], sizes[j])
@@ -79,15 +81,18 @@ def test_parameter_count__catches_missing_or_extra_parameters(probe, p):
     for i, sizes in enumerate(p.structure_sizes):
         expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
         layers = _layers(ev, i)
-        tensors = sum(ev.tensor(f"{layer}/{k}", dtype=None, what=f"layer {j}'s {k}").numel()
-                      for j, layer in enumerate(layers) for k in ("weight", "bias"))
+        # what the layers hold (one that is not an nn.Linear holds nothing: the layers check says so)
+        tensors = sum(ev.tensor(f"{layer}/{k}", dtype=None, finite=False).numel()
+                      for layer in layers for k in ("weight", "bias") if ev.has_tensor(f"{layer}/{k}"))
         seen = sum(t.numel() for _, t in ev.parameters(f"m{i}"))
         said = (f"Network({sizes})'s layers hold {tensors} numbers; expected {expected}" if
                 tensors != expected else f"Network({sizes}) has {seen} trainable numbers; expected {expected}")
         if expected in (tensors, seen) and tensors == seen:
             continue
-        # layers that are not registered, too few or of the wrong shapes: those checks say so
-        if ev.typename(f"m{i}.layers") not in CONTAINERS or len(layers) != len(sizes) - 1:
+        # layers that are not registered, too few, not all nn.Linear or of the wrong shapes: those
+        # checks say so
+        if ev.typename(f"m{i}.layers") not in CONTAINERS or len(layers) != len(sizes) - 1 \
+                or any(ev.typename(layer) != LINEAR for layer in layers):
             depends(LAYERS_CHECK, said)
         shapes = [tuple(ev.tensor(f"{layer}/weight", dtype=None, finite=False).shape) for layer in layers]
         if shapes != [(b, a) for a, b in zip(sizes[:-1], sizes[1:])]:
@@ -178,7 +183,8 @@ def test_default_activation_is_sigmoid(probe, p, plan, ref):
     if torch.allclose(out, ref.forward(ws, bs, "sigmoid", x), atol=p.forward_atol, rtol=1e-4):
         return
     said = "Network(sizes) with no activation argument should use sigmoid hidden layers"
-    if ev.has_tensor("sigmoid.out") and torch.equal(ev.tensor("sigmoid.out", dtype=None).float(), out):
+    if ev.has_tensor("sigmoid.out") and torch.equal(
+            ev.tensor("sigmoid.out", dtype=None, finite=False).float(), out):
         # the default is the student's own sigmoid network: what is wrong is the sigmoid network
         depends(f"{FORWARD_CHECK}[sigmoid]", said)
     if torch.allclose(out, ref.forward(ws, bs, "sigmoid", x, activate_last=True), atol=p.forward_atol):
