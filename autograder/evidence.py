@@ -19,6 +19,9 @@ import torch
 from autograder.probe import ProbeOutcome
 
 SCALARS = {"bool": bool, "int": int, "float": float, "str": str}
+# the tensor dtypes a 0-d tensor may hold to be read as a Python int or float (Evidence.as_python)
+INTEGERS = {torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64}
+FLOATS = {torch.float16, torch.bfloat16, torch.float32, torch.float64}
 
 
 class Charged(pytest.fail.Exception):
@@ -222,9 +225,8 @@ class Evidence:
                              f"(the notebook asks for a Python {name}: {how})")
         if self.has_tensor(path):
             x = self.outcome.tensors[node["key"]]
-            fits = not x.is_floating_point() and x.dtype != torch.bool if integral \
-                else x.dtype != torch.bool
-            if x.dim() == 0 and fits and (integral or bool(torch.isfinite(x))):
+            fits = x.dtype in INTEGERS if integral else x.dtype in INTEGERS | FLOATS
+            if x.dim() == 0 and fits:  # NaN too, as a Python float may be: the check judges it
                 return want(x.item()), (f"{self.what}: a 0-d tensor read as the Python {name} it "
                                         f"holds (the notebook asks for a Python {name}: .item())")
         return None, ""

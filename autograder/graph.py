@@ -162,9 +162,14 @@ def _result_shape(target: str, args: list) -> tuple | None:
             stride, padding, dilation = (_pair(args[i] if len(args) > i else d)
                                          for i, d in ((3, 1), (4, 0), (5, 1)))
             if isinstance(args[4] if len(args) > 4 else 0, str):
-                padding = (0, 0) if args[4] == "valid" else ((kh - 1) * dilation[0], (kw - 1) * dilation[1])
-            return (n, shapes[1][0], _conv_side(h, kh, int(stride[0]), int(padding[0]), int(dilation[0])),
-                    _conv_side(w, kw, int(stride[1]), int(padding[1]), int(dilation[1])))
+                if args[4] == "same":  # the input's own size (PyTorch allows it with stride 1 only)
+                    return (n, shapes[1][0], h, w)
+                padding = (0, 0)
+            if min(int(v) for v in (*stride, *dilation)) < 1:
+                return None  # the operation itself refuses it
+            out = (_conv_side(h, kh, int(stride[0]), int(padding[0]), int(dilation[0])),
+                   _conv_side(w, kw, int(stride[1]), int(padding[1]), int(dilation[1])))
+            return (n, shapes[1][0], *out) if min(out) > 0 else None
         if target == "aten.pad.default" and shapes and len(args) > 1:
             pads = [int(p) for p in args[1]]
             shape = list(shapes[0])
@@ -182,7 +187,7 @@ def _result_shape(target: str, args: list) -> tuple | None:
             return (max(1, math.prod(b[:-2])), *a[:-1], b[-1] if len(b) > 1 else 1)
         if target == "aten.addmm.default" and len(shapes) == 3:
             return (shapes[1][0], shapes[2][-1])
-    except (RuntimeError, IndexError, ValueError, TypeError):
+    except (RuntimeError, IndexError, ValueError, TypeError, ArithmeticError):
         return None  # the operation itself reports the mismatch
     return None
 
@@ -295,7 +300,8 @@ def live(graph: dict) -> set[str]:
     return from_input & to_output & calls
 
 
-SYMBOLIC = re.compile(r"\bs\d+\b")  # torch.export's name for a size it keeps symbolic: s31
+# torch.export's names for sizes and values it keeps symbolic: s31, u0, zuf0...
+SYMBOLIC = re.compile(r"\b(?:s|u|zuf|zf|zui|zi)\d+\b")
 MISMATCH = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
 
 
@@ -314,7 +320,11 @@ def forward_failure(node: dict, name: str) -> str:
     message = str(node.get("message", ""))[:300]
     said = f"{name}'s forward fails on {batch}{where}: {node.get('type', 'Exception')}: {message}"
     found = MISMATCH.search(message)
-    if found:
+    if found and isinstance(shape, list) and shape and int(found.group(1)) != shape[0]:
+        said += (f". A batch of {shape[0]} became {int(found.group(1))} rows on its way to the "
+                 "linear layer: a reshape fixes the batch size; flatten with torch.flatten(x, 1) "
+                 "or x.view(x.size(0), -1)")
+    elif found:
         got, expected = int(found.group(2)), int(found.group(3))
         said += (f". The linear layer expects {expected:,} features per {item} and receives "
                  f"{got:,}: make its in_features the size of what reaches it"
@@ -376,7 +386,12 @@ class GraphNet(nn.Module):
         if node.get("t") == "forward_error":
             raise GraphRefused(forward_failure(node, name))
         if node.get("t") == "export_error":
-            said = SYMBOLIC.sub("N", f"{node.get('type', 'Exception')}: {node.get('message', '')}")
+            message = str(node.get("message", ""))
+            if "Constraints violated (batch)" in message:
+                raise GraphRefused(f"{name}'s forward works for one batch size only: flatten with "
+                                   "torch.flatten(x, 1) or x.view(x.size(0), -1), never a fixed "
+                                   "batch size")
+            said = SYMBOLIC.sub("N", f"{node.get('type', 'Exception')}: {message}")
             raise GraphRefused(f"the grader could not turn {name} into a graph of PyTorch "
                                f"operations ({said}); keep forward to layers and tensor "
                                "operations, with no Python branch on a tensor's values")
@@ -407,16 +422,25 @@ class GraphNet(nn.Module):
         """The graph of the module's mode on the batch `x`. Evaluated without gradients, a batch
         whose layers would not fit MAX_ELEMENTS is run in halves: the judge can score any network
         it could train, in whatever batches it scores (training's own batch is the binding size)."""
+        traced = len(self.trace) if self.trace is not None else 0
         try:
             return self._forward(x)
         except TooLarge:
             rows = int(x.shape[0]) if x.dim() else 1
             if self.training or torch.is_grad_enabled() or rows < 2:
                 raise
+        if self.trace is not None:
+            del self.trace[traced:]  # the halves trace the operations again
         half = rows // 2
-        first, second = self.forward(x[:half]), self.forward(x[half:])
-        if first.dim() == 0 or second.dim() == 0 or (len(first), len(second)) != (half, rows - half):
-            raise GraphRefused("forward does not return one row of scores per image")
+        first = self.forward(x[:half])
+        kept, self.trace = self.trace, None  # one half's trace says what flows through
+        try:
+            second = self.forward(x[half:])
+        finally:
+            self.trace = kept
+        if first.dim() == 0 or second.dim() == 0 or (len(first), len(second)) != (half, rows - half) \
+                or first.shape[1:] != second.shape[1:]:
+            raise GraphRefused("forward does not return one row of scores per input")
         return torch.cat([first, second])
 
     def _forward(self, x):

@@ -229,11 +229,17 @@ def attribute(outcomes: dict[str, TestOutcome], order: list[str]) -> None:
             o.depends_on = roots[o.cause]
         else:
             roots[o.cause] = name
+    resolved = {}
     for o in outcomes.values():
-        root, seen = o.depends_on, {o.name}
+        root, seen = o.depends_on, [o.name]
         while root and root in outcomes and outcomes[root].depends_on and root not in seen:
-            seen.add(root)
+            seen.append(root)
             root = outcomes[root].depends_on  # a chain ends at the check that is charged
+        if root in seen:  # declared dependencies that form a cycle: its first check is charged
+            root = min(seen[seen.index(root):], key=lambda n: rank.get(n, len(rank)))
+        resolved[o.name] = root
+    for o in outcomes.values():
+        root = resolved[o.name]
         if not root or root not in outcomes or outcomes[root].passed or root == o.name:
             o.depends_on = ""  # nothing failed to depend on: the check is charged with its own words
             continue

@@ -183,7 +183,7 @@ def test_an_exception_names_the_call_that_raised_it():
     (torch.tensor(0.25), float, 0.25, True), (torch.tensor(3), float, 3.0, True),
     (3.0, int, None, False), (torch.tensor(3.0), int, None, False), (torch.tensor([3]), int, None, False),
     (True, int, None, False), (torch.tensor(True), int, None, False), ("3", int, None, False),
-    (torch.tensor(float("nan")), float, None, False),
+    (torch.tensor(float("inf")), float, float("inf"), True), (torch.tensor(1 + 2j), float, None, False),
 ])
 def test_the_type_policy_reads_a_number_in_any_of_its_forms(value, want, read, noted):
     """One type policy (README, How grading works): a Python number, a numpy scalar or a 0-d tensor

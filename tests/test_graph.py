@@ -336,3 +336,43 @@ def test_scoring_runs_in_halves_what_training_could_run_whole(monkeypatch):
     with pytest.raises(GraphRefused, match=r"^conv layer 1 \(conv2d\) would make 4 feature maps of "
                        r"26x26 \(2,704 numbers\) per image, far larger .* at most 901 numbers"):
         net(x)
+
+
+def test_a_crafted_stride_of_zero_is_refused_as_a_reason():
+    graph, state = _graph()
+    conv = _call(graph, "aten.conv2d.default")
+    conv["args"] = conv["args"][:3] + [{"list": [{"const": 0}, {"const": 0}]}]
+    net = GraphNet(graph, graph, state)
+    with pytest.raises(GraphRefused, match="conv layer 1 \\(conv2d\\) failed when the grader ran it"):
+        net(torch.rand(2, 1, 28, 28))
+
+
+def test_the_size_of_a_same_padded_layer_is_the_input_s():
+    from autograder.graph import _result_shape
+
+    x, w = torch.zeros(64, 1, 28, 28), torch.zeros(128, 1, 5, 5)
+    assert _result_shape("aten.conv2d.padding", [x, w, None, [1, 1], "same"]) == (64, 128, 28, 28)
+    assert _result_shape("aten.conv2d.padding", [x, w, None, [1, 1], "valid"]) == (64, 128, 24, 24)
+    assert _result_shape("aten.conv2d.default", [x, w, None, [2, 2], [2, 2]]) == (64, 128, 14, 14)
+
+
+class FixedBatch(nn.Module):
+    """A network that flattens with a fixed batch size of 32: x.view(32, -1) (2 images of 784
+    pixels make 32 rows of 49)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(28 * 28, 10)
+
+    def forward(self, x):
+        return self.fc(x.view(32, -1))
+
+
+def test_a_fixed_batch_size_is_named_as_such():
+    tensors: dict = {}
+    node = executor._export(FixedBatch(), [2, 1, 28, 28], "graph", tensors)
+    with pytest.raises(GraphRefused) as refused:
+        GraphNet.from_node(node, tensors, "DigitCNN")
+    said = str(refused.value)
+    assert "A batch of 2 became 32 rows on its way to the linear layer" in said, said
+    assert "expects" not in said
