@@ -3,7 +3,6 @@ edit: run them with `autograder check 03_network.ipynb`."""
 
 import torch
 from autograder.evidence import check, fail
-from autograder.judge import FEEDBACK  # a passing check's note: how its value was read
 
 
 def _grads_left(node) -> bool:

@@ -40,11 +40,9 @@ def network_weights(ev: Evidence, layers: str, sizes) -> tuple[list, list]:
     """Each layer's weight and bias, from the shipped `layers` (its path), checked against sizes."""
     ws, bs = [], []
     for j in range(len(sizes) - 1):
-        # float64 layers compute the same network: the forward checks compare values, not dtypes
-        ws.append(ev.tensor(f"{layers}/{j}/weight", (sizes[j + 1], sizes[j]), dtype=None,
-                            what=f"the weight of layer {j}").float())
-        bs.append(ev.tensor(f"{layers}/{j}/bias", (sizes[j + 1],), dtype=None,
-                            what=f"the bias of layer {j}").float())
+        ws.append(ev.tensor(f"{layers}/{j}/weight", (sizes[j + 1], sizes[j]),
+                            what=f"the weight of layer {j}"))
+        bs.append(ev.tensor(f"{layers}/{j}/bias", (sizes[j + 1],), what=f"the bias of layer {j}"))
     return ws, bs
 
 

@@ -2,15 +2,13 @@
 import torch
 
 from autograder.evidence import check, fail
-from autograder.judge import FEEDBACK  # a passing check's note: how its value was read
 
 
-def test_accuracy_matches_judge_count__catches_missing_eval_mode(probe, plan, ref, record_property):
+def test_accuracy_matches_judge_count__catches_missing_eval_mode(probe, plan, ref):
     """accuracy() returns the fraction of argmax predictions equal to the labels, computed with the
-    model in evaluation mode (as a Python float; a numpy or 0-d tensor number is read as the float
-    it holds, with a note)."""
+    model in evaluation mode."""
     ev = probe("accuracy", "accuracy()")
-    value, said = ev.as_python("result", float)
+    value = ev.scalar("result")
     if value is None:
         fail(f"accuracy() returned a value of type {ev.kind('result')}, not a number")
     model = ref.probes.accuracy_model()
@@ -21,8 +19,6 @@ def test_accuracy_matches_judge_count__catches_missing_eval_mode(probe, plan, re
         predicted = model(plan.inputs["acc.x"]).argmax(dim=1)
     expected = (predicted == plan.inputs["acc.y"]).double().mean().item()
     if abs(value - expected) <= 1e-6:
-        if said:
-            record_property(FEEDBACK, said)
         return
     if any(ev.has(f"{c}/training") and ev.value(f"{c}/training", bool) for c in ev.items("calls")):
         fail(f"accuracy() returned {value:.4f}, but the model was still in training mode: call "
